@@ -1,0 +1,59 @@
+/*
+ * fields.h - header-field blocks: the per-message and per-recipient groups
+ * of a delivery-status part, a feedback-report part, the headers of a
+ * returned message. Parsed with GMime's header parser.
+ */
+#ifndef OOBD_FIELDS_H
+#define OOBD_FIELDS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct field {
+	char	*name;		/* ASCII-lowercased field name */
+	char	*value;		/* "unstructured" value: folding whitespace runs
+				   collapsed to one space, RFC 2047 words
+				   decoded, trimmed; lossy UTF-8 */
+	char	*raw;		/* raw value after the colon, folding kept */
+	bool	 utf8;		/* the raw value was valid UTF-8 */
+};
+
+struct fieldblock {
+	struct field *v;
+	size_t	 n;
+};
+
+/* A span of text (not NUL-terminated). */
+struct span {
+	const char *p;
+	size_t	 n;
+};
+
+/*
+ * Parse text[0..len) (LF or CRLF line ends) as one header block. Returns 0,
+ * or -1 when it is not a header block at all (the first line is not a
+ * field). Fields keep document order.
+ */
+int	 fields_parse(const char *text, size_t len, struct fieldblock *fb);
+void	 fields_free(struct fieldblock *fb);
+
+/* The first field named lname (lowercase), or NULL. */
+const struct field *fields_get(const struct fieldblock *fb, const char *lname);
+size_t	 fields_count(const struct fieldblock *fb, const char *lname);
+
+/*
+ * Split a field-group text (a delivery-status body) into its groups at
+ * empty lines. A run of several empty lines (or lines of only whitespace)
+ * separates like one, and leading/trailing empty lines are ignored, so an
+ * extra blank line between groups never yields an empty group. Returns the
+ * number of groups; *out is malloc'ed.
+ */
+size_t	 fields_split_groups(const char *text, size_t len, struct span **out);
+
+/*
+ * Split "type; value" at the first ';' with both sides trimmed. Returns
+ * false when there is no ';'. *type and *value are malloc'ed.
+ */
+bool	 split_typed(const char *s, char **type, char **value);
+
+#endif

@@ -1,0 +1,40 @@
+/*
+ * input.h - the inputs of `oobd parse`: message files, Maildirs, mbox
+ * files and standard input.
+ */
+#ifndef OOBD_INPUT_H
+#define OOBD_INPUT_H
+
+#include <stddef.h>
+
+/*
+ * Called once per message found. name identifies it in errors: the file
+ * path, "path:N" for the N-th (1-based) message of an mbox, "-" or "-:N"
+ * for standard input. data is the message as stored (for mbox: the "From "
+ * line removed and ">From " unescaped). Return 0 to go on, or -1 when the
+ * message failed (input_each then reports failure but goes on).
+ */
+typedef int (*input_msg_fn)(void *arg, const char *name, const char *data,
+	    size_t len);
+/* Called with a one-line description when an input cannot be read. */
+typedef void (*input_err_fn)(void *arg, const char *name, const char *reason);
+
+/*
+ * Visit every message of path: "-" is standard input; a directory is a
+ * Maildir (messages of cur/ then new/, each sorted by name; a directory
+ * without cur/ or new/ is an error); a file whose first line starts with
+ * "From " is an mbox; any other file is one message. CRLF, LF and
+ * CR-only line ends are all recognised when splitting an mbox. Returns 0
+ * when every message was read and every callback returned 0, else -1.
+ */
+int	 input_each(const char *path, input_msg_fn fn, input_err_fn errfn,
+	    void *arg);
+
+/*
+ * Split an mbox held in memory into messages and call fn for each; name is
+ * the base for "name:N". Exposed for tests. Returns as input_each.
+ */
+int	 input_mbox(const char *name, const char *data, size_t len,
+	    input_msg_fn fn, void *arg);
+
+#endif

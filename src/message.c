@@ -1,0 +1,234 @@
+/*
+ * message.c - load a message for the decoders: normalise line ends, parse
+ * with GMime, and find the byte-exact spans of the top-level parts.
+ *
+ * GMime does the MIME parsing. The raw spans exist because KumoMTA logs
+ * some parts (the original message of an ARF report) exactly as they were
+ * received, undecoded and including the line break before the delimiter,
+ * which a re-serialisation by GMime would not reproduce.
+ */
+#include "config.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "message.h"
+#include "util.h"
+
+static pthread_once_t gmime_once = PTHREAD_ONCE_INIT;
+
+static void
+gmime_setup(void)
+{
+	g_mime_init();
+}
+
+void
+message_library_init(void)
+{
+	pthread_once(&gmime_once, gmime_setup);
+}
+
+static char *
+normalise_newlines(const char *data, size_t len, size_t *outlen,
+    size_t *wire_size)
+{
+	char *out = xmalloc(len + 1);
+	size_t o = 0, lines = 0;
+
+	for (size_t i = 0; i < len; i++) {
+		char c = data[i];
+		if (c == '\r') {
+			if (i + 1 < len && data[i + 1] == '\n')
+				i++;
+			c = '\n';
+		}
+		if (c == '\n')
+			lines++;
+		out[o++] = c;
+	}
+	out[o] = '\0';
+	*outlen = o;
+	*wire_size = o + lines;
+	return out;
+}
+
+int
+message_load(struct message *m, const char *data, size_t len)
+{
+	GMimeStream *stream;
+	GMimeParser *parser;
+
+	message_library_init();
+	memset(m, 0, sizeof(*m));
+	m->text = normalise_newlines(data, len, &m->len, &m->wire_size);
+
+	/* The stream borrows m->text, which outlives the parsed message. */
+	stream = g_mime_stream_mem_new_with_buffer(m->text, m->len);
+	parser = g_mime_parser_new_with_stream(stream);
+	g_mime_parser_set_format(parser, GMIME_FORMAT_MESSAGE);
+	m->mime = g_mime_parser_construct_message(parser, NULL);
+	g_object_unref(parser);
+	g_object_unref(stream);
+	return 0;
+}
+
+void
+message_free(struct message *m)
+{
+	if (m->mime != NULL)
+		g_object_unref(m->mime);
+	free(m->text);
+	memset(m, 0, sizeof(*m));
+}
+
+void
+raw_entity_split(const char *text, size_t len, struct raw_entity *e)
+{
+	size_t i = 0;
+
+	e->headers = text;
+	/* An entity that starts with an empty line has no headers. */
+	if (len > 0 && text[0] == '\n') {
+		e->headers_len = 0;
+		e->body = text + 1;
+		e->body_len = len - 1;
+		return;
+	}
+	while (i < len) {
+		const char *nl = memchr(text + i, '\n', len - i);
+		if (nl == NULL)
+			break;
+		i = (size_t)(nl - text) + 1;
+		if (i < len && text[i] == '\n') {
+			e->headers_len = i;
+			e->body = text + i + 1;
+			e->body_len = len - i - 1;
+			return;
+		}
+	}
+	e->headers_len = len;
+	e->body = text + len;
+	e->body_len = 0;
+}
+
+/*
+ * Whether the line at p (up to eol) is a delimiter for boundary b: "--b",
+ * optionally "--" after it, then only transport padding.
+ */
+static int
+delimiter_kind(const char *p, const char *eol, const char *b, size_t blen)
+{
+	size_t n = (size_t)(eol - p);
+	int kind = 1;
+
+	if (n < blen + 2 || p[0] != '-' || p[1] != '-' ||
+	    memcmp(p + 2, b, blen) != 0)
+		return 0;
+	p += blen + 2;
+	if (eol - p >= 2 && p[0] == '-' && p[1] == '-') {
+		kind = 2;
+		p += 2;
+	}
+	for (; p < eol; p++)
+		if (*p != ' ' && *p != '\t')
+			return 0;
+	return kind;
+}
+
+size_t
+message_children(const struct message *m, struct raw_entity **out)
+{
+	GMimeObject *top;
+	const char *boundary;
+	struct raw_entity whole, *v = NULL;
+	size_t n = 0, cap = 0;
+
+	*out = NULL;
+	if (m->mime == NULL)
+		return 0;
+	top = g_mime_message_get_mime_part(m->mime);
+	if (top == NULL || !GMIME_IS_MULTIPART(top))
+		return 0;
+	boundary = g_mime_multipart_get_boundary(GMIME_MULTIPART(top));
+	if (boundary == NULL || *boundary == '\0')
+		return 0;
+	size_t blen = strlen(boundary);
+
+	raw_entity_split(m->text, m->len, &whole);
+	const char *p = whole.body, *end = whole.body + whole.body_len;
+	const char *start = NULL;	/* start of the current child */
+	while (p < end) {
+		const char *eol = memchr(p, '\n', (size_t)(end - p));
+		if (eol == NULL)
+			eol = end;
+		int kind = delimiter_kind(p, eol, boundary, blen);
+		if (kind != 0) {
+			if (start != NULL) {
+				if (n == cap) {
+					cap = cap ? cap * 2 : 8;
+					v = xrealloc(v, cap * sizeof(*v));
+				}
+				raw_entity_split(start, (size_t)(p - start), &v[n++]);
+			}
+			if (kind == 2) {
+				start = NULL;
+				break;
+			}
+			start = eol < end ? eol + 1 : end;
+		}
+		p = eol < end ? eol + 1 : end;
+	}
+	/* A multipart cut off before its close delimiter keeps its last part. */
+	if (start != NULL && start < end) {
+		if (n == cap) {
+			cap = cap ? cap * 2 : 8;
+			v = xrealloc(v, cap * sizeof(*v));
+		}
+		raw_entity_split(start, (size_t)(end - start), &v[n++]);
+	}
+	*out = v;
+	return n;
+}
+
+bool
+mime_is(GMimeObject *o, const char *type, const char *subtype)
+{
+	GMimeContentType *ct;
+
+	if (o == NULL)
+		return false;
+	ct = g_mime_object_get_content_type(o);
+	if (ct == NULL)
+		return false;
+	const char *t = g_mime_content_type_get_media_type(ct);
+	const char *s = g_mime_content_type_get_media_subtype(ct);
+	return t != NULL && s != NULL && str_ieq(t, type) && str_ieq(s, subtype);
+}
+
+char *
+mime_part_decoded(GMimeObject *o, size_t *lenp)
+{
+	GMimeDataWrapper *content;
+	GMimeStream *mem;
+	GByteArray *bytes;
+	char *out;
+
+	if (o == NULL || !GMIME_IS_PART(o))
+		return NULL;
+	content = g_mime_part_get_content(GMIME_PART(o));
+	if (content == NULL)
+		return NULL;
+	mem = g_mime_stream_mem_new();
+	if (g_mime_data_wrapper_write_to_stream(content, mem) < 0) {
+		g_object_unref(mem);
+		return NULL;
+	}
+	bytes = g_mime_stream_mem_get_byte_array(GMIME_STREAM_MEM(mem));
+	out = xstrndup((const char *)bytes->data, bytes->len);
+	if (lenp != NULL)
+		*lenp = bytes->len;
+	g_object_unref(mem);
+	return out;
+}

@@ -1,0 +1,474 @@
+/*
+ * util.c - allocation, strings, byte buffers, time formatting, ids and the
+ * human-readable sizes and durations used by the configuration.
+ */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <uuid/uuid.h>
+
+#include "util.h"
+
+void
+fatalx(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("oobd: fatal: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	abort();
+}
+
+void *
+xmalloc(size_t n)
+{
+	void *p = malloc(n ? n : 1);
+
+	if (p == NULL)
+		fatalx("out of memory allocating %zu bytes", n);
+	return p;
+}
+
+void *
+xcalloc(size_t nmemb, size_t size)
+{
+	void *p = calloc(nmemb ? nmemb : 1, size ? size : 1);
+
+	if (p == NULL)
+		fatalx("out of memory allocating %zu x %zu bytes", nmemb, size);
+	return p;
+}
+
+void *
+xrealloc(void *p, size_t n)
+{
+	void *q = realloc(p, n ? n : 1);
+
+	if (q == NULL)
+		fatalx("out of memory reallocating %zu bytes", n);
+	return q;
+}
+
+char *
+xstrdup(const char *s)
+{
+	return xstrndup(s, strlen(s));
+}
+
+char *
+xstrndup(const char *s, size_t n)
+{
+	char *p = xmalloc(n + 1);
+
+	memcpy(p, s, n);
+	p[n] = '\0';
+	return p;
+}
+
+char *
+xasprintf(const char *fmt, ...)
+{
+	va_list ap;
+	char *s;
+
+	va_start(ap, fmt);
+	if (vasprintf(&s, fmt, ap) < 0)
+		fatalx("out of memory formatting a string");
+	va_end(ap);
+	return s;
+}
+
+void
+buf_reserve(struct buf *b, size_t extra)
+{
+	size_t need = b->len + extra + 1;
+
+	if (need <= b->cap)
+		return;
+	size_t cap = b->cap ? b->cap : 64;
+	while (cap < need)
+		cap *= 2;
+	b->data = xrealloc(b->data, cap);
+	b->cap = cap;
+}
+
+void
+buf_append(struct buf *b, const void *p, size_t n)
+{
+	buf_reserve(b, n);
+	if (n)
+		memcpy(b->data + b->len, p, n);
+	b->len += n;
+	b->data[b->len] = '\0';
+}
+
+void
+buf_puts(struct buf *b, const char *s)
+{
+	buf_append(b, s, strlen(s));
+}
+
+void
+buf_putc(struct buf *b, char c)
+{
+	buf_append(b, &c, 1);
+}
+
+void
+buf_printf(struct buf *b, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		fatalx("buf_printf: bad format");
+	buf_reserve(b, (size_t)n);
+	va_start(ap, fmt);
+	vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	b->len += (size_t)n;
+}
+
+char *
+buf_steal(struct buf *b)
+{
+	char *p = b->data ? b->data : xstrdup("");
+
+	b->data = NULL;
+	b->len = b->cap = 0;
+	return p;
+}
+
+void
+buf_free(struct buf *b)
+{
+	free(b->data);
+	b->data = NULL;
+	b->len = b->cap = 0;
+}
+
+char *
+str_lower(char *s)
+{
+	for (char *p = s; *p; p++)
+		if (*p >= 'A' && *p <= 'Z')
+			*p = (char)(*p - 'A' + 'a');
+	return s;
+}
+
+static int
+ascii_lower(int c)
+{
+	return (c >= 'A' && c <= 'Z') ? c - 'A' + 'a' : c;
+}
+
+bool
+str_ieq(const char *a, const char *b)
+{
+	for (; *a && *b; a++, b++)
+		if (ascii_lower((unsigned char)*a) != ascii_lower((unsigned char)*b))
+			return false;
+	return *a == *b;
+}
+
+bool
+str_iprefix(const char *s, const char *prefix)
+{
+	for (; *prefix; s++, prefix++)
+		if (*s == '\0' ||
+		    ascii_lower((unsigned char)*s) != ascii_lower((unsigned char)*prefix))
+			return false;
+	return true;
+}
+
+static bool
+is_ascii_space(char c)
+{
+	return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\f' ||
+	    c == '\v';
+}
+
+char *
+str_trim_dup(const char *s, size_t n)
+{
+	while (n > 0 && is_ascii_space(*s)) {
+		s++;
+		n--;
+	}
+	while (n > 0 && is_ascii_space(s[n - 1]))
+		n--;
+	return xstrndup(s, n);
+}
+
+/*
+ * Length of the valid UTF-8 sequence at s (1-4), or 0 when the bytes there
+ * do not start one. Follows the Unicode "maximal subpart" rules that Rust's
+ * decoder uses, so a bad sequence is replaced by one U+FFFD per subpart.
+ */
+static size_t
+utf8_seq(const unsigned char *s, size_t n, size_t *badlen)
+{
+	unsigned char c = s[0];
+	size_t len;
+	unsigned char lo = 0x80, hi = 0xBF;
+
+	*badlen = 1;
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xC2 && c <= 0xDF)
+		len = 2;
+	else if (c >= 0xE0 && c <= 0xEF) {
+		len = 3;
+		if (c == 0xE0)
+			lo = 0xA0;
+		else if (c == 0xED)
+			hi = 0x9F;
+	} else if (c >= 0xF0 && c <= 0xF4) {
+		len = 4;
+		if (c == 0xF0)
+			lo = 0x90;
+		else if (c == 0xF4)
+			hi = 0x8F;
+	} else
+		return 0;
+	for (size_t i = 1; i < len; i++) {
+		if (i >= n)
+			return 0;
+		unsigned char lo_i = i == 1 ? lo : 0x80;
+		unsigned char hi_i = i == 1 ? hi : 0xBF;
+		if (s[i] < lo_i || s[i] > hi_i)
+			return 0;
+		*badlen = i + 1;
+	}
+	return len;
+}
+
+char *
+utf8_lossy(const char *s, size_t n)
+{
+	struct buf b = { 0 };
+	const unsigned char *p = (const unsigned char *)s;
+	size_t i = 0;
+
+	buf_reserve(&b, n);
+	while (i < n) {
+		size_t bad, len = utf8_seq(p + i, n - i, &bad);
+		if (len > 0 && p[i] != 0) {
+			buf_append(&b, p + i, len);
+			i += len;
+		} else {
+			buf_append(&b, "\xEF\xBF\xBD", 3);
+			i += len > 0 ? len : bad;
+		}
+	}
+	return buf_steal(&b);
+}
+
+bool
+utf8_valid(const char *s, size_t n)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t i = 0;
+
+	while (i < n) {
+		size_t bad, len = utf8_seq(p + i, n - i, &bad);
+		if (len == 0)
+			return false;
+		i += len;
+	}
+	return true;
+}
+
+void
+format_rfc3339(char *out, size_t outlen, time_t sec, long nsec)
+{
+	struct tm tm;
+	char base[32];
+
+	gmtime_r(&sec, &tm);
+	strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm);
+	if (nsec == 0)
+		snprintf(out, outlen, "%sZ", base);
+	else if (nsec % 1000000 == 0)
+		snprintf(out, outlen, "%s.%03ldZ", base, nsec / 1000000);
+	else if (nsec % 1000 == 0)
+		snprintf(out, outlen, "%s.%06ldZ", base, nsec / 1000);
+	else
+		snprintf(out, outlen, "%s.%09ldZ", base, nsec);
+}
+
+void
+spool_id_new(char out[33], struct timespec *created)
+{
+	uuid_t u;
+	struct timeval tv;
+	static const char hex[] = "0123456789abcdef";
+
+	uuid_generate_time(u);
+	uuid_time(u, &tv);
+	for (int i = 0; i < 16; i++) {
+		out[2 * i] = hex[u[i] >> 4];
+		out[2 * i + 1] = hex[u[i] & 15];
+	}
+	out[32] = '\0';
+	if (created != NULL) {
+		created->tv_sec = tv.tv_sec;
+		created->tv_nsec = tv.tv_usec * 1000L;
+	}
+}
+
+void
+uuid4_new(char out[37])
+{
+	uuid_t u;
+
+	uuid_generate_random(u);
+	uuid_unparse_lower(u, out);
+}
+
+int
+parse_size(const char *s, uint64_t *out)
+{
+	char *end;
+	double v;
+
+	while (is_ascii_space(*s))
+		s++;
+	if (!isdigit((unsigned char)*s))
+		return -1;
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno != 0 || v < 0)
+		return -1;
+	while (is_ascii_space(*end))
+		end++;
+
+	static const struct {
+		const char *unit;
+		double mult;
+	} units[] = {
+		{ "", 1 }, { "b", 1 }, { "bytes", 1 },
+		{ "k", 1e3 }, { "kb", 1e3 }, { "m", 1e6 }, { "mb", 1e6 },
+		{ "g", 1e9 }, { "gb", 1e9 }, { "t", 1e12 }, { "tb", 1e12 },
+		{ "kib", 1024.0 }, { "mib", 1048576.0 }, { "gib", 1073741824.0 },
+		{ "tib", 1099511627776.0 },
+	};
+	for (size_t i = 0; i < nitems(units); i++) {
+		if (str_ieq(end, units[i].unit)) {
+			double bytes = floor(v * units[i].mult);
+			if (bytes > 1.8e19)
+				return -1;
+			*out = (uint64_t)bytes;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+int
+parse_duration(const char *s, double *out)
+{
+	char *end;
+	double v, total = 0;
+	bool any = false;
+
+	static const struct {
+		const char *unit;
+		double secs;
+	} units[] = {
+		{ "ms", 0.001 }, { "msec", 0.001 }, { "millisecond", 0.001 },
+		{ "milliseconds", 0.001 },
+		{ "s", 1 }, { "sec", 1 }, { "secs", 1 }, { "second", 1 },
+		{ "seconds", 1 },
+		{ "m", 60 }, { "min", 60 }, { "mins", 60 }, { "minute", 60 },
+		{ "minutes", 60 },
+		{ "h", 3600 }, { "hr", 3600 }, { "hrs", 3600 }, { "hour", 3600 },
+		{ "hours", 3600 },
+		{ "d", 86400 }, { "day", 86400 }, { "days", 86400 },
+		{ "w", 604800 }, { "week", 604800 }, { "weeks", 604800 },
+	};
+
+	for (;;) {
+		while (is_ascii_space(*s))
+			s++;
+		if (*s == '\0')
+			break;
+		if (!isdigit((unsigned char)*s))
+			return -1;
+		errno = 0;
+		v = strtod(s, &end);
+		if (errno != 0 || v < 0)
+			return -1;
+		while (is_ascii_space(*end))
+			end++;
+		const char *u = end;
+		while (isalpha((unsigned char)*end))
+			end++;
+		size_t ulen = (size_t)(end - u);
+		double mult = -1;
+		if (ulen == 0)
+			mult = 1;	/* a bare number is seconds */
+		for (size_t i = 0; i < nitems(units) && mult < 0; i++)
+			if (strlen(units[i].unit) == ulen &&
+			    strncasecmp(u, units[i].unit, ulen) == 0)
+				mult = units[i].secs;
+		if (mult < 0)
+			return -1;
+		total += v * mult;
+		any = true;
+		s = end;
+	}
+	if (!any)
+		return -1;
+	*out = total;
+	return 0;
+}
+
+char *
+read_file(const char *path, size_t *lenp)
+{
+	struct buf b = { 0 };
+	char chunk[65536];
+	ssize_t n;
+	int fd;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return NULL;
+	struct stat st;
+	if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+		close(fd);
+		errno = EISDIR;
+		return NULL;
+	}
+	while ((n = read(fd, chunk, sizeof(chunk))) != 0) {
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			int saved = errno;
+			close(fd);
+			buf_free(&b);
+			errno = saved;
+			return NULL;
+		}
+		buf_append(&b, chunk, (size_t)n);
+	}
+	close(fd);
+	*lenp = b.len;
+	return buf_steal(&b);
+}

@@ -1,0 +1,3 @@
+#!/bin/sh
+# STUB
+echo "ok - stub"
