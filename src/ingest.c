@@ -1,1 +1,312 @@
-/* stub */
+/*
+ * ingest.c - from a received message to its log records.
+ *
+ * The decoders are tried in a fixed order (ARF before DSN, as KumoMTA);
+ * the first that recognises the message wins. What they find is turned
+ * into KumoMTA records here, so the decoders never build JSON and the
+ * record builder never looks at MIME.
+ */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "arf.h"
+#include "classify.h"
+#include "dsn.h"
+#include "ingest.h"
+#include "util.h"
+
+static const struct decoder {
+	const char *name;
+	decoder_fn fn;
+	enum report_kind kind;	/* which disposition enables it */
+} decoders[] = {
+	{ "arf", arf_decode, REPORT_FEEDBACK },
+	{ "rfc3464", dsn_decode, REPORT_BOUNCE },
+};
+
+const char *
+ingest_decode(const struct message *m, bool log_arf, bool log_oob,
+    struct report *r)
+{
+	memset(r, 0, sizeof(*r));
+	for (size_t i = 0; i < nitems(decoders); i++) {
+		const struct decoder *d = &decoders[i];
+		if ((d->kind == REPORT_FEEDBACK && !log_arf) ||
+		    (d->kind == REPORT_BOUNCE && !log_oob))
+			continue;
+		int rc = d->fn(m, r);
+		if (rc == 1) {
+			if (r->decoder == NULL)
+				r->decoder = d->name;
+			if (r->kind == REPORT_NONE)
+				r->kind = d->kind;
+			return r->decoder;
+		}
+		/* A malformed report is a non-report; the next decoder may know it. */
+		report_free(r);
+	}
+	return NULL;
+}
+
+char *
+queue_for_recipient(const char *recipient)
+{
+	const char *at = strrchr(recipient, '@');
+
+	return str_lower(xstrdup(at != NULL ? at + 1 : ""));
+}
+
+/* Whether name matches a configured pattern: exact, or "prefix*". */
+static bool
+name_matches(const char *name, const char *pattern, bool icase)
+{
+	size_t n = strlen(pattern);
+
+	if (n > 0 && pattern[n - 1] == '*') {
+		if (icase)
+			return strncasecmp(name, pattern, n - 1) == 0;
+		return strncmp(name, pattern, n - 1) == 0;
+	}
+	return icase ? str_ieq(name, pattern) : strcmp(name, pattern) == 0;
+}
+
+/*
+ * The logger's meta keys taken from the connection meta. Exact names with
+ * a null value are skipped, as KumoMTA does.
+ */
+static json_t *
+capture_meta(const struct ingest_config *cfg, json_t *conn_meta)
+{
+	json_t *out = json_object();
+	const char *key;
+	json_t *val;
+
+	if (conn_meta == NULL)
+		return out;
+	for (size_t i = 0; i < cfg->nmeta_keys; i++) {
+		const char *pat = cfg->meta_keys[i];
+		size_t n = strlen(pat);
+		if (n > 0 && pat[n - 1] == '*') {
+			json_object_foreach(conn_meta, key, val)
+				if (name_matches(key, pat, false))
+					json_object_set(out, key, val);
+		} else {
+			val = json_object_get(conn_meta, pat);
+			if (val != NULL && !json_is_null(val))
+				json_object_set(out, pat, val);
+		}
+	}
+	return out;
+}
+
+/*
+ * The logger's headers from the message: names compared without regard to
+ * case, keys spelled as at their first occurrence, a repeated header
+ * becoming an array.
+ */
+static json_t *
+capture_headers(const struct ingest_config *cfg, const struct message *m)
+{
+	json_t *out = json_object();
+	GMimeHeaderList *list;
+
+	if (cfg->nheader_names == 0 || m->mime == NULL)
+		return out;
+	list = g_mime_object_get_header_list(GMIME_OBJECT(m->mime));
+	int count = g_mime_header_list_get_count(list);
+	for (int i = 0; i < count; i++) {
+		GMimeHeader *h = g_mime_header_list_get_header_at(list, i);
+		const char *name = g_mime_header_get_name(h);
+		const char *value = g_mime_header_get_value(h);
+		bool wanted = false;
+
+		if (name == NULL)
+			continue;
+		for (size_t j = 0; j < cfg->nheader_names && !wanted; j++)
+			wanted = name_matches(name, cfg->header_names[j], true);
+		if (!wanted)
+			continue;
+		json_t *v = json_string_lossy(value != NULL ? value : "");
+		/* Find an earlier occurrence under any spelling of the name. */
+		const char *key;
+		json_t *prev = NULL;
+		void *iter;
+		json_object_foreach_safe(out, iter, key, prev) {
+			if (str_ieq(key, name))
+				break;
+			prev = NULL;
+		}
+		if (prev == NULL)
+			json_object_set_new(out, name, v);
+		else if (json_is_array(prev))
+			json_array_append_new(prev, v);
+		else {
+			json_t *a = json_array();
+			json_array_append(a, prev);
+			json_array_append_new(a, v);
+			json_object_set_new(out, key, a);
+		}
+	}
+	return out;
+}
+
+/* Fields shared by every record of one received message. */
+static void
+base_record(struct record *r, enum record_type type,
+    const struct ingest_config *cfg, const struct envelope *env,
+    const char *id, const struct timespec *created, json_t *meta,
+    json_t *headers)
+{
+	record_init(r, type);
+	record_set(&r->id, id);
+	record_set(&r->reception_protocol, cfg->reception_protocol);
+	record_set(&r->nodeid, cfg->nodeid);
+	record_set(&r->session_id, env->session_id);
+	r->created = *created;
+	r->meta = json_incref(meta);
+	r->headers = json_incref(headers);
+	r->has_peer = true;
+}
+
+static void
+set_tls(struct record *r, const struct envelope *env)
+{
+	record_set(&r->tls_cipher, env->tls_cipher);
+	record_set(&r->tls_protocol_version, env->tls_protocol_version);
+	if (env->tls_cipher != NULL && env->ntls_peer_subject > 0) {
+		r->tls_peer_subject_name = json_array();
+		for (size_t i = 0; i < env->ntls_peer_subject; i++)
+			json_array_append_new(r->tls_peer_subject_name,
+			    json_string_lossy(env->tls_peer_subject[i]));
+	}
+}
+
+static void
+classify(struct record *r, const struct ingest_config *cfg)
+{
+	if (cfg->classifier == NULL || !record_type_classified(r->type))
+		return;
+	record_set(&r->bounce_classification,
+	    classifier_classify(cfg->classifier, &r->response));
+}
+
+static struct record *
+add_record(struct ingest_result *out)
+{
+	out->records = xrealloc(out->records,
+	    (out->nrecords + 1) * sizeof(*out->records));
+	return &out->records[out->nrecords++];
+}
+
+/* The Reception record, or the Feedback record that replaces it. */
+static void
+reception_record(struct record *r, enum record_type type,
+    const struct ingest_config *cfg, const struct envelope *env,
+    const struct message *m, const char *id, const struct timespec *created,
+    const struct timespec *now, json_t *meta, json_t *headers)
+{
+	base_record(r, type, cfg, env, id, created, meta, headers);
+	record_set(&r->sender, env->sender);
+	for (size_t i = 0; i < env->nrecipients; i++)
+		record_add_recipient(r, env->recipients[i]);
+	free(r->queue);
+	r->queue = queue_for_recipient(env->nrecipients > 0 ?
+	    env->recipients[0] : "");
+	r->size = m->wire_size;
+	record_set_response(r, 250, "", NULL);
+	record_set(&r->peer_name, env->peer_name ? env->peer_name : "");
+	record_set(&r->peer_addr, env->peer_addr ? env->peer_addr : "0.0.0.0");
+	r->timestamp = *now;
+	set_tls(r, env);
+	classify(r, cfg);
+}
+
+static json_t *
+opt_str(const char *s)
+{
+	return s != NULL ? json_string_lossy(s) : json_null();
+}
+
+static void
+oob_record(struct record *r, const struct ingest_config *cfg,
+    const struct envelope *env, const struct report *rep,
+    const struct bounce *b, const char *queue, const char *id,
+    const struct timespec *created, const struct timespec *now,
+    json_t *meta, json_t *headers)
+{
+	base_record(r, REC_OOB, cfg, env, id, created, meta, headers);
+	/* The bounce address, i.e. the original MAIL FROM. */
+	record_set(&r->sender, env->nrecipients > 0 ? env->recipients[0] : "");
+	record_add_recipient(r, b->recipient != NULL ? b->recipient : "");
+	record_set(&r->queue, queue);
+	record_set_response(r, b->code, b->content, NULL);
+	if (b->has_status)
+		record_set_enhanced(r, b->cls, b->subject, b->detail);
+	record_set(&r->peer_name, b->reporting_mta ? b->reporting_mta : "");
+	record_set(&r->peer_addr, env->peer_addr ? env->peer_addr : "0.0.0.0");
+	r->timestamp = b->has_last_attempt ? b->last_attempt : *now;
+	classify(r, cfg);
+
+	json_t *d = json_object();
+	json_object_set_new(d, "decoder", json_string(rep->decoder));
+	json_object_set_new(d, "action", opt_str(b->action));
+	json_object_set_new(d, "status_comment", opt_str(b->status_comment));
+	if (b->status_derived)
+		json_object_set_new(d, "status_derived", json_true());
+	json_object_set_new(d, "remote_mta", opt_str(b->remote_mta));
+	json_object_set_new(d, "diagnostic_type", opt_str(b->diagnostic_type));
+	json_object_set_new(d, "trace",
+	    rep->trace != NULL ? json_incref(rep->trace) : json_null());
+	r->oob_detail = d;
+}
+
+void
+ingest_message(const struct ingest_config *cfg, const struct envelope *env,
+    const struct message *m, const char *id, const struct timespec *created,
+    const struct timespec *now, struct ingest_result *out)
+{
+	struct report rep;
+	json_t *meta, *headers;
+
+	memset(out, 0, sizeof(*out));
+	out->decoder = ingest_decode(m, cfg->log_arf, cfg->log_oob, &rep);
+	out->kind = rep.kind;
+	meta = capture_meta(cfg, env->conn_meta);
+	headers = capture_headers(cfg, m);
+
+	if (rep.kind == REPORT_FEEDBACK) {
+		struct record *r = add_record(out);
+		reception_record(r, REC_FEEDBACK, cfg, env, m, id, created, now,
+		    meta, headers);
+		r->feedback_report = json_incref(rep.feedback_report);
+		r->oob_detail = json_pack("{s:s}", "decoder", rep.decoder);
+	} else {
+		struct record *rec = add_record(out);
+		reception_record(rec, REC_RECEPTION, cfg, env, m, id, created,
+		    now, meta, headers);
+		char *queue = xstrdup(rec->queue);
+		for (size_t i = 0; i < rep.nbounces; i++) {
+			const struct bounce *b = &rep.bounces[i];
+			if (!cfg->all_actions &&
+			    (b->action == NULL || strcmp(b->action, "failed") != 0))
+				continue;
+			oob_record(add_record(out), cfg, env, &rep, b, queue, id,
+			    created, now, meta, headers);
+		}
+		free(queue);
+	}
+	json_decref(meta);
+	json_decref(headers);
+	report_free(&rep);
+}
+
+void
+ingest_result_free(struct ingest_result *res)
+{
+	for (size_t i = 0; i < res->nrecords; i++)
+		record_free(&res->records[i]);
+	free(res->records);
+	memset(res, 0, sizeof(*res));
+}

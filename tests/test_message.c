@@ -1,4 +1,134 @@
-/* STUB test: replaced by the real tests. */
+/*
+ * test_message.c - loading messages: line ends, GMime parse, byte-exact
+ * spans of the top-level parts.
+ */
 #include "testutil.h"
-static void stub(void **state) { (void)state; }
-int main(void) { const struct CMUnitTest t[] = { cmocka_unit_test(stub) }; return cmocka_run_group_tests(t, NULL, NULL); }
+
+#include "message.h"
+
+static void
+test_line_endings(void **state)
+{
+	struct message m;
+
+	(void)state;
+	/* CRLF, LF and CR-only give the same text. */
+	const char *forms[] = {
+		"Subject: x\r\nTo: a@b\r\n\r\nbody\r\n",
+		"Subject: x\nTo: a@b\n\nbody\n",
+		"Subject: x\rTo: a@b\r\rbody\r",
+	};
+	for (size_t i = 0; i < nitems(forms); i++) {
+		message_load(&m, forms[i], strlen(forms[i]));
+		assert_string_equal(m.text, "Subject: x\nTo: a@b\n\nbody\n");
+		assert_int_equal(m.len, 25);
+		assert_int_equal(m.wire_size, 29);
+		assert_non_null(m.mime);
+		assert_string_equal(g_mime_message_get_subject(m.mime), "x");
+		message_free(&m);
+	}
+}
+
+static void
+test_children_spans(void **state)
+{
+	struct message m;
+	struct raw_entity *kids;
+	size_t len;
+	char *data = corpus_read("kumomta/rfc3464/1.eml", &len);
+
+	(void)state;
+	message_load(&m, data, len);
+	size_t n = message_children(&m, &kids);
+	assert_int_equal(n, 3);
+	assert_int_equal(kids[0].headers_len, 0);
+	assert_memory_equal(kids[1].headers,
+	    "content-type: message/delivery-status\n", kids[1].headers_len);
+	assert_int_equal(kids[2].body_len, strlen("[original message goes here]\n\n"));
+	assert_memory_equal(kids[2].body, "[original message goes here]\n\n",
+	    kids[2].body_len);
+	free(kids);
+
+	/* GMime sees the same parts. */
+	GMimeObject *top = g_mime_message_get_mime_part(m.mime);
+	assert_true(GMIME_IS_MULTIPART(top));
+	assert_int_equal(g_mime_multipart_get_count(GMIME_MULTIPART(top)), 3);
+	GMimeObject *ds = g_mime_multipart_get_part(GMIME_MULTIPART(top), 1);
+	assert_true(mime_is(ds, "MESSAGE", "Delivery-Status"));
+	assert_false(mime_is(ds, "message", "rfc822"));
+	size_t dlen;
+	char *decoded = mime_part_decoded(ds, &dlen);
+	assert_non_null(decoded);
+	assert_non_null(strstr(decoded, "Reporting-MTA: dns; cs.utk.edu\n"));
+	assert_int_equal(strlen(decoded), dlen);
+	free(decoded);
+	message_free(&m);
+	free(data);
+}
+
+static void
+test_transfer_decoding(void **state)
+{
+	struct message m;
+	const char *text =
+	    "Content-Type: multipart/report; boundary=b\n\n"
+	    "--b\nContent-Type: message/delivery-status\n"
+	    "Content-Transfer-Encoding: base64\n\n"
+	    "UmVwb3J0aW5nLU1UQTogZG5zOyB4Cg==\n"
+	    "--b--\n";
+
+	(void)state;
+	message_load(&m, text, strlen(text));
+	GMimeObject *top = g_mime_message_get_mime_part(m.mime);
+	GMimeObject *ds = g_mime_multipart_get_part(GMIME_MULTIPART(top), 0);
+	size_t dlen;
+	char *decoded = mime_part_decoded(ds, &dlen);
+	assert_string_equal(decoded, "Reporting-MTA: dns; x\n");
+	free(decoded);
+	message_free(&m);
+}
+
+static void
+test_unterminated_multipart(void **state)
+{
+	struct message m;
+	struct raw_entity *kids;
+	const char *text =
+	    "Content-Type: multipart/mixed; boundary=\"zz\"\n\n"
+	    "preamble\n--zz\nContent-Type: text/plain\n\nhello\n--zz  \n\n"
+	    "no headers\n--zzz\nstill inside\n";
+
+	(void)state;
+	message_load(&m, text, strlen(text));
+	size_t n = message_children(&m, &kids);
+	/* "--zzz" is not a delimiter for "zz"; the cut-off part is kept. */
+	assert_int_equal(n, 2);
+	assert_memory_equal(kids[0].body, "hello\n", kids[0].body_len);
+	assert_int_equal(kids[1].headers_len, 0);
+	assert_int_equal(kids[1].body_len, strlen("no headers\n--zzz\nstill inside\n"));
+	free(kids);
+	message_free(&m);
+
+	/* Not multipart: no children. */
+	message_load(&m, "Subject: x\n\nhi\n", 15);
+	assert_int_equal(message_children(&m, &kids), 0);
+	assert_null(kids);
+	message_free(&m);
+
+	/* Empty input still loads. */
+	message_load(&m, "", 0);
+	assert_int_equal(m.len, 0);
+	message_free(&m);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_line_endings),
+		cmocka_unit_test(test_children_spans),
+		cmocka_unit_test(test_transfer_decoding),
+		cmocka_unit_test(test_unterminated_multipart),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

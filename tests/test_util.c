@@ -1,4 +1,157 @@
-/* STUB test: replaced by the real tests. */
+/*
+ * test_util.c - strings, UTF-8 repair, RFC 3339 times, ids, sizes and
+ * durations.
+ */
 #include "testutil.h"
-static void stub(void **state) { (void)state; }
-int main(void) { const struct CMUnitTest t[] = { cmocka_unit_test(stub) }; return cmocka_run_group_tests(t, NULL, NULL); }
+
+#include <uuid/uuid.h>
+
+static void
+test_utf8_lossy(void **state)
+{
+	(void)state;
+	char *s = utf8_lossy("ok \xc3\xa9", 5);
+	assert_string_equal(s, "ok \xc3\xa9");
+	free(s);
+	/* Each maximal invalid subpart becomes one U+FFFD, as in Rust. */
+	s = utf8_lossy("a\x80\xff" "b", 4);
+	assert_string_equal(s, "a\xef\xbf\xbd\xef\xbf\xbd" "b");
+	free(s);
+	s = utf8_lossy("\xe2\x82", 2);		/* truncated 3-byte sequence */
+	assert_string_equal(s, "\xef\xbf\xbd");
+	free(s);
+	s = utf8_lossy("\xed\xa0\x80", 3);	/* surrogate: 3 subparts */
+	assert_string_equal(s, "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd");
+	free(s);
+	s = utf8_lossy("a\0b", 3);
+	assert_string_equal(s, "a\xef\xbf\xbd" "b");
+	free(s);
+	assert_true(utf8_valid("\xf0\x9f\x98\x80", 4));
+	assert_false(utf8_valid("\xc0\xaf", 2));
+	assert_false(utf8_valid("\xf4\x90\x80\x80", 4));
+}
+
+static void
+test_rfc3339(void **state)
+{
+	char out[48];
+
+	(void)state;
+	format_rfc3339(out, sizeof(out), 773615749, 0);
+	assert_string_equal(out, "1994-07-07T21:15:49Z");
+	format_rfc3339(out, sizeof(out), 1738168611, 440000000);
+	assert_string_equal(out, "2025-01-29T16:36:51.440Z");
+	format_rfc3339(out, sizeof(out), 1738168611, 440526000);
+	assert_string_equal(out, "2025-01-29T16:36:51.440526Z");
+	format_rfc3339(out, sizeof(out), 1738168611, 440526026);
+	assert_string_equal(out, "2025-01-29T16:36:51.440526026Z");
+}
+
+static void
+test_spool_id(void **state)
+{
+	char id[33], uuid_text[37];
+	struct timespec created, before, after;
+	uuid_t u;
+
+	(void)state;
+	clock_gettime(CLOCK_REALTIME, &before);
+	spool_id_new(id, &created);
+	clock_gettime(CLOCK_REALTIME, &after);
+	assert_int_equal(strlen(id), 32);
+	assert_int_equal(strspn(id, "0123456789abcdef"), 32);
+	/* Version nibble 1: time-based. */
+	assert_int_equal(id[12], '1');
+	snprintf(uuid_text, sizeof(uuid_text), "%.8s-%.4s-%.4s-%.4s-%.12s",
+	    id, id + 8, id + 12, id + 16, id + 20);
+	assert_int_equal(uuid_parse(uuid_text, u), 0);
+	assert_true(created.tv_sec >= before.tv_sec - 1);
+	assert_true(created.tv_sec <= after.tv_sec + 1);
+	assert_int_equal(created.tv_nsec % 1000, 0);
+
+	char v4[37];
+	uuid4_new(v4);
+	assert_int_equal(strlen(v4), 36);
+	assert_int_equal(v4[14], '4');
+}
+
+static void
+test_sizes(void **state)
+{
+	uint64_t v;
+
+	(void)state;
+	assert_int_equal(parse_size("20MB", &v), 0);
+	assert_int_equal(v, 20000000);
+	assert_int_equal(parse_size("1GB", &v), 0);
+	assert_int_equal(v, 1000000000);
+	assert_int_equal(parse_size("512 KiB", &v), 0);
+	assert_int_equal(v, 524288);
+	assert_int_equal(parse_size("1000", &v), 0);
+	assert_int_equal(v, 1000);
+	assert_int_equal(parse_size("1.5 mb", &v), 0);
+	assert_int_equal(v, 1500000);
+	assert_int_equal(parse_size("", &v), -1);
+	assert_int_equal(parse_size("MB", &v), -1);
+	assert_int_equal(parse_size("10 parsecs", &v), -1);
+	assert_int_equal(parse_size("-1", &v), -1);
+}
+
+static void
+test_durations(void **state)
+{
+	double d;
+
+	(void)state;
+	assert_int_equal(parse_duration("5 minutes", &d), 0);
+	assert_true(d == 300);
+	assert_int_equal(parse_duration("30s", &d), 0);
+	assert_true(d == 30);
+	assert_int_equal(parse_duration("1h 30m", &d), 0);
+	assert_true(d == 5400);
+	assert_int_equal(parse_duration("250ms", &d), 0);
+	assert_true(d == 0.25);
+	assert_int_equal(parse_duration("2 days", &d), 0);
+	assert_true(d == 172800);
+	assert_int_equal(parse_duration("soon", &d), -1);
+	assert_int_equal(parse_duration("", &d), -1);
+	assert_int_equal(parse_duration("5 fortnights", &d), -1);
+}
+
+static void
+test_strings(void **state)
+{
+	(void)state;
+	assert_true(str_ieq("Content-Type", "content-TYPE"));
+	assert_false(str_ieq("Content-Type", "Content-Typ"));
+	assert_true(str_iprefix("X-KumoRef", "x-"));
+	assert_false(str_iprefix("X", "x-"));
+	char *t = str_trim_dup("  a b \t\n", 8);
+	assert_string_equal(t, "a b");
+	free(t);
+	char s[] = "MiXeD";
+	assert_string_equal(str_lower(s), "mixed");
+
+	struct buf b = { 0 };
+	buf_printf(&b, "%d-%s", 42, "x");
+	buf_putc(&b, '!');
+	assert_int_equal(b.len, 5);
+	char *out = buf_steal(&b);
+	assert_string_equal(out, "42-x!");
+	free(out);
+	assert_null(b.data);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_utf8_lossy),
+		cmocka_unit_test(test_rfc3339),
+		cmocka_unit_test(test_spool_id),
+		cmocka_unit_test(test_sizes),
+		cmocka_unit_test(test_durations),
+		cmocka_unit_test(test_strings),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
