@@ -1,5 +1,304 @@
-/* STUB: replaced by the real implementation. */
+/*
+ * input.c - the inputs of `oobd parse`: message files, Maildirs, mbox
+ * files and standard input, each turned into a sequence of messages.
+ */
 #include "config.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include "input.h"
-int input_each(const char *p, input_msg_fn fn, input_err_fn e, void *a) { (void)p; (void)fn; (void)e; (void)a; return -1; }
-int input_mbox(const char *n, const char *d, size_t l, input_msg_fn fn, void *a) { (void)n; (void)d; (void)l; (void)fn; (void)a; return -1; }
+#include "util.h"
+
+#define FROM_LINE	"From "
+#define FROM_LEN	(sizeof(FROM_LINE) - 1)
+
+/*
+ * Length of the line starting at data[pos] up to its terminator, and in
+ * *eol the terminator's length: 2 for CRLF, 1 for LF or a lone CR, 0 for
+ * an unterminated last line.
+ */
+static size_t
+line_len(const char *data, size_t len, size_t pos, size_t *eol)
+{
+	size_t i;
+
+	for (i = pos; i < len; i++) {
+		if (data[i] == '\n') {
+			*eol = 1;
+			return i - pos;
+		}
+		if (data[i] == '\r') {
+			*eol = (i + 1 < len && data[i + 1] == '\n') ? 2 : 1;
+			return i - pos;
+		}
+	}
+	*eol = 0;
+	return len - pos;
+}
+
+static bool
+is_from_line(const char *p, size_t n)
+{
+	return n >= FROM_LEN && memcmp(p, FROM_LINE, FROM_LEN) == 0;
+}
+
+/* True when the line p[0..n) matches ^>+From (mboxrd quoting). */
+static bool
+is_quoted_from(const char *p, size_t n)
+{
+	size_t i = 0;
+
+	while (i < n && p[i] == '>')
+		i++;
+	return i > 0 && is_from_line(p + i, n - i);
+}
+
+/*
+ * Pass one message of an mbox to fn, with one '>' removed from each line
+ * matching ^>+From . The bytes are copied only when some line needs it.
+ */
+static int
+mbox_emit(const char *name, size_t n, const char *data, size_t len,
+    input_msg_fn fn, void *arg)
+{
+	struct buf b = { 0 };
+	size_t pos, ll, eol;
+	bool quoted = false;
+	char *label;
+	int rc;
+
+	for (pos = 0; pos < len && !quoted; pos += ll + eol) {
+		ll = line_len(data, len, pos, &eol);
+		quoted = is_quoted_from(data + pos, ll);
+	}
+	label = xasprintf("%s:%zu", name, n);
+	if (!quoted) {
+		rc = fn(arg, label, data, len);
+		free(label);
+		return rc;
+	}
+	buf_reserve(&b, len + 1);
+	for (pos = 0; pos < len; pos += ll + eol) {
+		ll = line_len(data, len, pos, &eol);
+		if (is_quoted_from(data + pos, ll))
+			buf_append(&b, data + pos + 1, ll + eol - 1);
+		else
+			buf_append(&b, data + pos, ll + eol);
+	}
+	rc = fn(arg, label, b.data, b.len);
+	buf_free(&b);
+	free(label);
+	return rc;
+}
+
+/*
+ * A message starts after a "From " line that opens the data or follows an
+ * empty line. That empty line is the separator written by the mbox writer,
+ * so it is not part of the message before it; likewise one empty line at
+ * the very end of the data. Bytes before the first "From " line, if any,
+ * are passed on as a message of their own.
+ */
+int
+input_mbox(const char *name, const char *data, size_t len,
+    input_msg_fn fn, void *arg)
+{
+	size_t pos = 0, ll, eol;
+	size_t start = 0;	/* first byte of the current message */
+	size_t blank = 0;	/* start of the last line, when it was empty */
+	bool prev_empty = true;	/* the data start counts as after a blank */
+	bool in_msg = false;
+	size_t n = 0;
+	int rc = 0;
+
+	while (pos < len) {
+		ll = line_len(data, len, pos, &eol);
+		if (prev_empty && is_from_line(data + pos, ll)) {
+			size_t end = pos == 0 ? 0 : blank;
+
+			if (in_msg || end > 0) {
+				if (mbox_emit(name, ++n, data + start,
+				    end - start, fn, arg) != 0)
+					rc = -1;
+			}
+			in_msg = true;
+			start = pos + ll + eol;
+			prev_empty = false;
+		} else {
+			prev_empty = ll == 0 && eol > 0;
+			if (prev_empty)
+				blank = pos;
+		}
+		pos += ll + eol;
+	}
+	if (in_msg || len > 0) {
+		size_t end = len;
+
+		if (prev_empty && blank >= start)
+			end = blank;
+		if (mbox_emit(name, ++n, data + start, end - start, fn,
+		    arg) != 0)
+			rc = -1;
+	}
+	return rc;
+}
+
+/* One file or standard input already in memory: an mbox or a message. */
+static int
+input_data(const char *name, const char *data, size_t len,
+    input_msg_fn fn, void *arg)
+{
+	if (is_from_line(data, len))
+		return input_mbox(name, data, len, fn, arg);
+	return fn(arg, name, data, len);
+}
+
+static char *
+read_fd(int fd, size_t *lenp)
+{
+	struct buf b = { 0 };
+	char chunk[65536];
+	ssize_t n;
+
+	while ((n = read(fd, chunk, sizeof(chunk))) != 0) {
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			int saved = errno;
+			buf_free(&b);
+			errno = saved;
+			return NULL;
+		}
+		buf_append(&b, chunk, (size_t)n);
+	}
+	*lenp = b.len;
+	return buf_steal(&b);
+}
+
+static int
+input_file(const char *path, input_msg_fn fn, input_err_fn errfn, void *arg,
+    bool split)
+{
+	size_t len;
+	char *data;
+	int rc;
+
+	if ((data = read_file(path, &len)) == NULL) {
+		errfn(arg, path, strerror(errno));
+		return -1;
+	}
+	if (split)
+		rc = input_data(path, data, len, fn, arg);
+	else
+		rc = fn(arg, path, data, len);
+	free(data);
+	return rc;
+}
+
+static int
+cmp_names(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/*
+ * The messages of one Maildir subdirectory, sorted by name. Returns 0, -1
+ * after reporting a failure, or 1 when the subdirectory does not exist.
+ */
+static int
+maildir_sub(const char *dir, const char *sub, input_msg_fn fn,
+    input_err_fn errfn, void *arg)
+{
+	char *path = xasprintf("%s/%s", dir, sub);
+	char **names = NULL;
+	size_t n = 0, cap = 0;
+	struct dirent *de;
+	DIR *d;
+	int rc = 0;
+
+	if ((d = opendir(path)) == NULL) {
+		if (errno == ENOENT) {
+			free(path);
+			return 1;
+		}
+		errfn(arg, path, strerror(errno));
+		free(path);
+		return -1;
+	}
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		if (n == cap) {
+			cap = cap ? cap * 2 : 64;
+			names = xrealloc(names, cap * sizeof(*names));
+		}
+		names[n++] = xstrdup(de->d_name);
+	}
+	closedir(d);
+	if (n > 0)
+		qsort(names, n, sizeof(*names), cmp_names);
+	for (size_t i = 0; i < n; i++) {
+		char *file = xasprintf("%s/%s", path, names[i]);
+		struct stat st;
+
+		/* Maildir writers leave nothing but message files here. */
+		if (stat(file, &st) == 0 && S_ISDIR(st.st_mode)) {
+			free(file);
+			free(names[i]);
+			continue;
+		}
+		if (input_file(file, fn, errfn, arg, false) != 0)
+			rc = -1;
+		free(file);
+		free(names[i]);
+	}
+	free(names);
+	free(path);
+	return rc;
+}
+
+static int
+input_maildir(const char *dir, input_msg_fn fn, input_err_fn errfn,
+    void *arg)
+{
+	int cur, new;
+
+	cur = maildir_sub(dir, "cur", fn, errfn, arg);
+	new = maildir_sub(dir, "new", fn, errfn, arg);
+	if (cur == 1 && new == 1) {
+		errfn(arg, dir, "not a Maildir (no cur/ or new/ directory)");
+		return -1;
+	}
+	return (cur < 0 || new < 0) ? -1 : 0;
+}
+
+int
+input_each(const char *path, input_msg_fn fn, input_err_fn errfn, void *arg)
+{
+	struct stat st;
+	size_t len;
+	char *data;
+	int rc;
+
+	if (strcmp(path, "-") == 0) {
+		if ((data = read_fd(STDIN_FILENO, &len)) == NULL) {
+			errfn(arg, "-", strerror(errno));
+			return -1;
+		}
+		rc = input_data("-", data, len, fn, arg);
+		free(data);
+		return rc;
+	}
+	if (stat(path, &st) != 0) {
+		errfn(arg, path, strerror(errno));
+		return -1;
+	}
+	if (S_ISDIR(st.st_mode))
+		return input_maildir(path, fn, errfn, arg);
+	return input_file(path, fn, errfn, arg, true);
+}

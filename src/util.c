@@ -472,3 +472,27 @@ read_file(const char *path, size_t *lenp)
 	*lenp = b.len;
 	return buf_steal(&b);
 }
+
+void
+errors_add(struct errors *e, const char *fmt, ...)
+{
+	va_list ap;
+	char *s;
+
+	va_start(ap, fmt);
+	if (vasprintf(&s, fmt, ap) < 0)
+		fatalx("out of memory formatting an error");
+	va_end(ap);
+	e->v = xrealloc(e->v, (e->n + 1) * sizeof(*e->v));
+	e->v[e->n++] = s;
+}
+
+void
+errors_free(struct errors *e)
+{
+	for (size_t i = 0; i < e->n; i++)
+		free(e->v[i]);
+	free(e->v);
+	e->v = NULL;
+	e->n = 0;
+}

@@ -81,4 +81,13 @@ int	 parse_duration(const char *s, double *out);
 /* Read a whole file; NULL with errno set on failure. */
 char	*read_file(const char *path, size_t *lenp);
 
+/* A list of error messages, for loaders that report every problem at once. */
+struct errors {
+	char	**v;
+	size_t	 n;
+};
+void	 errors_add(struct errors *e, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+void	 errors_free(struct errors *e);
+
 #endif

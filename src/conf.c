@@ -1,0 +1,340 @@
+/*
+ * conf.c - load oobd.toml into struct config.
+ *
+ * The file is turned into a jansson tree by the TOML bridge; a table of
+ * known keys then drives the conversion, so every key has one row with
+ * its type and default, and anything not in the table is an error.
+ */
+#include "config.h"
+
+#include <jansson.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "conf.h"
+#include "tomlbridge.h"
+
+enum key_type {
+	K_STRING,
+	K_STRLIST,
+	K_SIZE,
+	K_COUNT,
+	K_DURATION,
+	K_BOOL,
+	K_LINE_ENDINGS,
+	K_COMPRESSION,
+	K_LEVEL,
+};
+
+struct key {
+	const char *section;	/* "listener", "listener.trace_headers", ... */
+	const char *name;
+	enum key_type type;
+	size_t	 offset;
+};
+
+#define KEY(sec, name, type, field) \
+	{ sec, name, type, offsetof(struct config, field) }
+
+static const struct key keys[] = {
+	KEY("listener", "listen", K_STRLIST, listen),
+	KEY("listener", "hostname", K_STRING, hostname),
+	KEY("listener", "banner", K_STRING, banner),
+	KEY("listener", "max_message_size", K_SIZE, max_message_size),
+	KEY("listener", "max_recipients", K_COUNT, max_recipients),
+	KEY("listener", "max_line_length", K_COUNT, max_line_length),
+	KEY("listener", "max_errors", K_COUNT, max_errors),
+	KEY("listener", "max_connections", K_COUNT, max_connections),
+	KEY("listener", "max_connections_per_ip", K_COUNT,
+	    max_connections_per_ip),
+	KEY("listener", "idle_timeout", K_DURATION, idle_timeout),
+	KEY("listener", "data_timeout", K_DURATION, data_timeout),
+	KEY("listener", "relay_hosts", K_STRLIST, relay_hosts),
+	KEY("listener", "listener_domains", K_STRLIST, listener_domains),
+	KEY("listener", "invalid_line_endings", K_LINE_ENDINGS,
+	    invalid_line_endings),
+	KEY("listener", "tls_certificate", K_STRING, tls_certificate),
+	KEY("listener", "tls_private_key", K_STRING, tls_private_key),
+	KEY("listener", "state_dir", K_STRING, state_dir),
+	KEY("listener", "workers", K_COUNT, workers),
+	KEY("listener.trace_headers", "received_header", K_BOOL,
+	    received_header),
+	KEY("logs", "log_dir", K_STRING, log_dir),
+	KEY("logs", "compression", K_COMPRESSION, compress),
+	KEY("logs", "compression_level", K_LEVEL, compression_level),
+	KEY("logs", "max_file_size", K_SIZE, max_file_size),
+	KEY("logs", "max_segment_duration", K_DURATION, max_segment_duration),
+	KEY("logs", "fsync", K_BOOL, fsync),
+	KEY("logs", "kumo_strict", K_BOOL, kumo_strict),
+	KEY("logs", "meta", K_STRLIST, meta),
+	KEY("logs", "headers", K_STRLIST, headers),
+	KEY("bounce_classifier", "files", K_STRLIST, classifier_files),
+};
+
+/* Subtables that hold keys of their own. */
+static const char *const sections[] = {
+	"listener", "listener.trace_headers", "logs", "bounce_classifier",
+};
+
+static void
+strlist_add(struct strlist *l, const char *s)
+{
+	l->v = xrealloc(l->v, (l->n + 1) * sizeof(*l->v));
+	l->v[l->n++] = xstrdup(s);
+}
+
+static void
+strlist_free(struct strlist *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->v[i]);
+	free(l->v);
+	l->v = NULL;
+	l->n = 0;
+}
+
+struct config *
+config_defaults(void)
+{
+	struct config *c = xcalloc(1, sizeof(*c));
+	char host[256];
+
+	strlist_add(&c->listen, "0.0.0.0:25");
+	if (gethostname(host, sizeof(host)) != 0)
+		strcpy(host, "localhost");
+	host[sizeof(host) - 1] = '\0';
+	c->hostname = xstrdup(host);
+	c->banner = xstrdup("ESMTP oobd");
+	c->max_message_size = 20000000;
+	c->max_recipients = 100;
+	c->max_line_length = 2048;
+	c->max_errors = 20;
+	c->max_connections = 1000;
+	c->max_connections_per_ip = 50;
+	c->idle_timeout = 300;
+	c->data_timeout = 600;
+	c->invalid_line_endings = LINE_ENDINGS_DENY;
+	c->received_header = true;
+	c->state_dir = xstrdup(OOBD_LOCALSTATEDIR "/lib/oobd");
+	c->workers = 2;
+	c->log_dir = xstrdup(OOBD_LOCALSTATEDIR "/log/oobd");
+	c->compress = true;
+	c->compression_level = 0;
+	c->max_file_size = 1000000000;
+	c->max_segment_duration = 0;
+	c->fsync = true;
+	strlist_add(&c->classifier_files, OOBD_DATADIR "/bounce_rules.toml");
+	return c;
+}
+
+void
+config_free(struct config *c)
+{
+	if (c == NULL)
+		return;
+	free(c->path);
+	strlist_free(&c->listen);
+	free(c->hostname);
+	free(c->banner);
+	strlist_free(&c->relay_hosts);
+	strlist_free(&c->listener_domains);
+	free(c->tls_certificate);
+	free(c->tls_private_key);
+	free(c->state_dir);
+	free(c->log_dir);
+	strlist_free(&c->meta);
+	strlist_free(&c->headers);
+	strlist_free(&c->classifier_files);
+	free(c);
+}
+
+static const struct key *
+find_key(const char *section, const char *name)
+{
+	for (size_t i = 0; i < nitems(keys); i++)
+		if (strcmp(keys[i].section, section) == 0 &&
+		    strcmp(keys[i].name, name) == 0)
+			return &keys[i];
+	return NULL;
+}
+
+static bool
+is_section(const char *name)
+{
+	for (size_t i = 0; i < nitems(sections); i++)
+		if (strcmp(sections[i], name) == 0)
+			return true;
+	return false;
+}
+
+/* Convert one value into the struct field; a message on error. */
+static char *
+set_value(struct config *c, const struct key *k, json_t *v)
+{
+	void *field = (char *)c + k->offset;
+	double d;
+	uint64_t u;
+
+	switch (k->type) {
+	case K_STRING:
+		if (!json_is_string(v))
+			return xstrdup("expected a string");
+		free(*(char **)field);
+		*(char **)field = xstrdup(json_string_value(v));
+		return NULL;
+	case K_STRLIST: {
+		struct strlist *l = field;
+		size_t i;
+		json_t *e;
+		if (!json_is_array(v))
+			return xstrdup("expected an array of strings");
+		json_array_foreach(v, i, e)
+			if (!json_is_string(e))
+				return xasprintf("element %zu: expected a string", i);
+		strlist_free(l);
+		json_array_foreach(v, i, e)
+			strlist_add(l, json_string_value(e));
+		return NULL;
+	}
+	case K_SIZE:
+		if (json_is_integer(v) && json_integer_value(v) >= 0)
+			u = (uint64_t)json_integer_value(v);
+		else if (!json_is_string(v) ||
+		    parse_size(json_string_value(v), &u) != 0)
+			return xstrdup("expected a size such as \"20MB\"");
+		*(uint64_t *)field = u;
+		return NULL;
+	case K_COUNT:
+		if (!json_is_integer(v) || json_integer_value(v) < 1)
+			return xstrdup("expected a positive integer");
+		*(size_t *)field = (size_t)json_integer_value(v);
+		return NULL;
+	case K_DURATION:
+		if (json_is_number(v) && json_number_value(v) >= 0)
+			d = json_number_value(v);
+		else if (!json_is_string(v) ||
+		    parse_duration(json_string_value(v), &d) != 0)
+			return xstrdup("expected a duration such as \"5 minutes\"");
+		*(double *)field = d;
+		return NULL;
+	case K_BOOL:
+		if (!json_is_boolean(v))
+			return xstrdup("expected true or false");
+		*(bool *)field = json_is_true(v);
+		return NULL;
+	case K_LINE_ENDINGS: {
+		static const char *const names[] = { "Deny", "Fix", "Allow" };
+		for (size_t i = 0; json_is_string(v) && i < nitems(names); i++)
+			if (strcmp(json_string_value(v), names[i]) == 0) {
+				*(enum line_endings *)field = (enum line_endings)i;
+				return NULL;
+			}
+		return xstrdup("expected \"Deny\", \"Fix\" or \"Allow\"");
+	}
+	case K_COMPRESSION:
+		if (json_is_string(v) && strcmp(json_string_value(v), "zstd") == 0)
+			*(bool *)field = true;
+		else if (json_is_string(v) &&
+		    strcmp(json_string_value(v), "none") == 0)
+			*(bool *)field = false;
+		else
+			return xstrdup("expected \"zstd\" or \"none\"");
+		return NULL;
+	case K_LEVEL:
+		if (!json_is_integer(v) || json_integer_value(v) < 0 ||
+		    json_integer_value(v) > 22)
+			return xstrdup("expected an integer from 0 to 22");
+		*(int *)field = (int)json_integer_value(v);
+		return NULL;
+	}
+	return xstrdup("unsupported key type");
+}
+
+static void
+load_table(struct config *c, const char *path, const char *section,
+    json_t *table, struct errors *errs)
+{
+	const char *name;
+	json_t *v;
+
+	json_object_foreach(table, name, v) {
+		char *sub = section[0] ? xasprintf("%s.%s", section, name) :
+		    xstrdup(name);
+		const struct key *k = find_key(section, name);
+		if (k != NULL) {
+			char *why = set_value(c, k, v);
+			if (why != NULL) {
+				errors_add(errs, "%s: [%s] %s: %s", path,
+				    section, name, why);
+				free(why);
+			}
+		} else if (is_section(sub)) {
+			if (json_is_object(v))
+				load_table(c, path, sub, v, errs);
+			else
+				errors_add(errs, "%s: %s: expected a table",
+				    path, sub);
+		} else if (section[0])
+			errors_add(errs, "%s: [%s] %s: unknown key", path,
+			    section, name);
+		else
+			errors_add(errs, "%s: [%s]: unknown section", path, name);
+		free(sub);
+	}
+}
+
+static void
+check(struct config *c, const char *path, struct errors *errs)
+{
+	if (c->listen.n == 0)
+		errors_add(errs, "%s: [listener] listen: no address", path);
+	if (c->hostname[0] == '\0')
+		errors_add(errs, "%s: [listener] hostname: empty", path);
+	if ((c->tls_certificate == NULL) != (c->tls_private_key == NULL))
+		errors_add(errs, "%s: [listener] tls_certificate and "
+		    "tls_private_key go together", path);
+	if (c->max_line_length < 512)
+		errors_add(errs, "%s: [listener] max_line_length: below the "
+		    "512 octets RFC 5321 requires", path);
+	if (c->max_recipients < 100)
+		errors_add(errs, "%s: [listener] max_recipients: below the "
+		    "100 recipients RFC 5321 requires", path);
+	if (c->max_message_size < 65536)
+		errors_add(errs, "%s: [listener] max_message_size: below the "
+		    "64 KB RFC 5321 requires", path);
+	if (c->idle_timeout <= 0 || c->data_timeout <= 0)
+		errors_add(errs, "%s: [listener] timeouts must be positive", path);
+	if (c->workers > 256)
+		errors_add(errs, "%s: [listener] workers: at most 256", path);
+}
+
+struct config *
+config_load(const char *path, struct errors *errs)
+{
+	struct config *c = config_defaults();
+	size_t before = errs->n;
+	char *err = NULL;
+	json_t *root;
+
+	c->path = xstrdup(path);
+	root = load_data_file(path, 0, &err);
+	if (root == NULL) {
+		errors_add(errs, "%s", err ? err : path);
+		free(err);
+		config_free(c);
+		return NULL;
+	}
+	if (!json_is_object(root))
+		errors_add(errs, "%s: expected a table at the top", path);
+	else
+		load_table(c, path, "", root, errs);
+	json_decref(root);
+	check(c, path, errs);
+	if (errs->n != before) {
+		config_free(c);
+		return NULL;
+	}
+	return c;
+}

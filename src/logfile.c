@@ -1,0 +1,880 @@
+/*
+ * logfile.c - segments of JSON lines, rotation, group commit and repair.
+ *
+ * A segment is one file named for its UTC open time (KumoMTA's
+ * "%Y%m%d-%H%M%S%.f"), written through a sink (sink_zstd.c or
+ * sink_plain.c), closed at max_file_size uncompressed bytes or after
+ * max_segment_duration, then made read-only: the "complete" signal tailers
+ * wait for.
+ *
+ * Locking. One mutex (lf->mu) guards everything here. Records are written
+ * under it, so the lines of one commit are contiguous and the single zstd
+ * stream has one writer; fdatasync runs outside it. Every segment counts
+ * its commits (written) and the highest one known to be on stable storage
+ * (synced). Group commit is leader/follower per segment: a committer whose
+ * commit is not yet synced either becomes the leader, when no sync is in
+ * flight - it syncs everything written up to the moment it starts, which
+ * covers every follower that wrote before it - or waits on lf->cv. A sync
+ * that was already in flight when a commit was written is never taken to
+ * cover it: that committer waits for it to end and then leads (or joins)
+ * the next one. Only one sync runs per descriptor at a time because Linux
+ * reports a write-back error once per open file, and two concurrent syncs
+ * could each miss part of it.
+ *
+ * Failures. A failed write or sync marks the segment bad: every commit in
+ * it that was not yet synced fails (the log never retries a failed sync and
+ * calls it success, "fsyncgate"), the log turns unhealthy, and the next
+ * commit opens a fresh segment. When the last user lets go of the bad
+ * segment it is repaired in place (complete records kept, torn tail
+ * dropped, frame finished, read-only); logfile_open repairs the same way
+ * any writable segment a crash left behind.
+ *
+ * Lifetime. A segment is reference counted: lf->cur holds one reference,
+ * every committer waiting on it another, so a leader can sync a descriptor
+ * that rotation has already detached; the descriptor is closed with the
+ * last reference.
+ */
+#include "config.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "log.h"
+#include "logfile.h"
+#include "sink.h"
+#include "util.h"
+
+/* Longest line a repair keeps; a longer one cannot be a record of ours. */
+#define REPAIR_MAX_LINE	(64u << 20)
+#define REPAIR_SUFFIX	".repair"
+
+struct segment {
+	struct logfile	*lf;
+	char		*name;
+	int		 fd;
+	void		*sink;
+	uint64_t	 bytes;		/* uncompressed */
+	struct timespec	 deadline;	/* CLOCK_MONOTONIC; 0 = none */
+	uint64_t	 written;	/* commits written */
+	uint64_t	 synced;	/* commits on stable storage */
+	bool		 syncing;
+	bool		 bad;
+	int		 err;
+	unsigned	 refs;
+};
+
+struct logfile {
+	struct logfile_config	 cfg;
+	char			*dir;
+	const struct sink_ops	*ops;
+	int			 dirfd;
+	pthread_mutex_t		 mu;
+	pthread_cond_t		 cv;
+	struct segment		*cur;
+	struct timespec		 last_name;	/* names only ever increase */
+	bool			 healthy;
+	int			 fault_write;
+	int			 fault_sync;
+	struct logfile_stats	 st;
+	struct logfile_recovery	 rec;
+};
+
+static int	repair_segment(struct logfile *, const char *);
+
+/* ---- small helpers ---- */
+
+static int
+write_all(int fd, const void *p, size_t n)
+{
+	const char *c = p;
+
+	while (n > 0) {
+		ssize_t w = write(fd, c, n);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return -1;
+		if (w == 0) {
+			errno = ENOSPC;
+			return -1;
+		}
+		c += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+static bool
+ts_le(struct timespec a, struct timespec b)
+{
+	return a.tv_sec < b.tv_sec ||
+	    (a.tv_sec == b.tv_sec && a.tv_nsec <= b.tv_nsec);
+}
+
+static struct timespec
+ts_next(struct timespec t)
+{
+	if (++t.tv_nsec == 1000000000L) {
+		t.tv_nsec = 0;
+		t.tv_sec++;
+	}
+	return t;
+}
+
+static int
+clear_write_bits(int fd)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) != 0)
+		return -1;
+	return fchmod(fd, st.st_mode & 07555);
+}
+
+void
+logfile_format_name(char *out, size_t outlen, time_t sec, long nsec)
+{
+	struct tm tm;
+	size_t n;
+
+	gmtime_r(&sec, &tm);
+	n = strftime(out, outlen, "%Y%m%d-%H%M%S", &tm);
+	if (nsec == 0)
+		return;
+	if (nsec % 1000000 == 0)
+		snprintf(out + n, outlen - n, ".%03ld", nsec / 1000000);
+	else if (nsec % 1000 == 0)
+		snprintf(out + n, outlen - n, ".%06ld", nsec / 1000);
+	else
+		snprintf(out + n, outlen - n, ".%09ld", nsec);
+}
+
+static bool
+all_digits(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (s[i] < '0' || s[i] > '9')
+			return false;
+	return true;
+}
+
+static int
+num(const char *s, size_t n)
+{
+	int v = 0;
+
+	for (size_t i = 0; i < n; i++)
+		v = v * 10 + (s[i] - '0');
+	return v;
+}
+
+/* Is name a segment name of ours? If so, *ts is its time. */
+static bool
+parse_name(const char *name, struct timespec *ts)
+{
+	size_t len = strlen(name), fl = len > 15 ? len - 16 : 0;
+	struct tm tm = { 0 };
+
+	if (len < 15 || !all_digits(name, 8) || name[8] != '-' ||
+	    !all_digits(name + 9, 6))
+		return false;
+	if (len != 15 && (name[15] != '.' || (fl != 3 && fl != 6 && fl != 9) ||
+	    !all_digits(name + 16, fl)))
+		return false;
+	tm.tm_year = num(name, 4) - 1900;
+	tm.tm_mon = num(name + 4, 2) - 1;
+	tm.tm_mday = num(name + 6, 2);
+	tm.tm_hour = num(name + 9, 2);
+	tm.tm_min = num(name + 11, 2);
+	tm.tm_sec = num(name + 13, 2);
+	ts->tv_sec = timegm(&tm);
+	ts->tv_nsec = fl == 0 ? 0 : num(name + 16, fl);
+	for (size_t i = fl; i < 9 && fl > 0; i++)
+		ts->tv_nsec *= 10;
+	return true;
+}
+
+static int
+mkdir_p(const char *dir)
+{
+	char *p = xstrdup(dir);
+	int rc = 0;
+
+	for (char *s = p + 1; ; s++) {
+		if (*s != '/' && *s != '\0')
+			continue;
+		char c = *s;
+		*s = '\0';
+		if (mkdir(p, 0755) != 0 && errno != EEXIST) {
+			rc = -1;
+			break;
+		}
+		*s = c;
+		if (c == '\0')
+			break;
+	}
+	free(p);
+	return rc;
+}
+
+/* ---- segments ---- */
+
+static int
+seg_write(void *ctx, const void *p, size_t n)
+{
+	struct segment *seg = ctx;
+	struct logfile *lf = seg->lf;
+
+	if (lf->fault_write != 0) {
+		int e = lf->fault_write;
+
+		lf->fault_write = 0;
+		(void)write_all(seg->fd, p, n / 2);	/* a torn write */
+		errno = e;
+		return -1;
+	}
+	return write_all(seg->fd, p, n);
+}
+
+static void
+seg_unref_locked(struct logfile *lf, struct segment *seg)
+{
+	if (--seg->refs > 0)
+		return;
+	if (seg->sink != NULL)
+		lf->ops->destroy(seg->sink);
+	close(seg->fd);
+	/* Nobody writes or syncs it any more: make it a complete file. */
+	if (seg->bad)
+		(void)repair_segment(lf, seg->name);
+	free(seg->name);
+	free(seg);
+}
+
+/*
+ * Mark seg failed with err: its unsynced commits fail, the log is
+ * unhealthy, and the next commit starts a new segment. The caller must
+ * hold its own reference if it touches seg afterwards.
+ */
+static void
+seg_fail_locked(struct logfile *lf, struct segment *seg, int err)
+{
+	if (!seg->bad) {
+		seg->bad = true;
+		seg->err = err;
+		log_msg(LOG_ERR, NULL, "event=log-segment-failed file=%s "
+		    "error=\"%s\"", seg->name, strerror(err));
+	}
+	lf->healthy = false;
+	if (lf->cur == seg) {
+		lf->cur = NULL;
+		seg_unref_locked(lf, seg);
+	}
+	pthread_cond_broadcast(&lf->cv);
+}
+
+static int
+seg_open_locked(struct logfile *lf)
+{
+	struct timespec ts;
+	char name[32];
+	int fd;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	/* Tailers order segments by name: never reuse or go back. */
+	if (ts_le(ts, lf->last_name))
+		ts = ts_next(lf->last_name);
+	for (;;) {
+		logfile_format_name(name, sizeof(name), ts.tv_sec, ts.tv_nsec);
+		fd = openat(lf->dirfd, name, O_WRONLY | O_CREAT | O_EXCL |
+		    O_APPEND | O_CLOEXEC, 0644);
+		if (fd >= 0)
+			break;
+		if (errno != EEXIST)
+			return -1;
+		ts = ts_next(ts);
+	}
+	lf->last_name = ts;
+
+	struct segment *seg = xcalloc(1, sizeof(*seg));
+	seg->lf = lf;
+	seg->fd = fd;
+	seg->name = xstrdup(name);
+	seg->refs = 1;
+	seg->sink = lf->ops->create(lf->cfg.level);
+	/* The new name must survive a crash, or so would not its records. */
+	if (seg->sink == NULL || (lf->cfg.fsync && fsync(lf->dirfd) != 0)) {
+		int e = seg->sink == NULL ? ENOMEM : errno;
+
+		unlinkat(lf->dirfd, name, 0);
+		seg_unref_locked(lf, seg);
+		errno = e;
+		return -1;
+	}
+	if (lf->cfg.max_segment_duration > 0) {
+		double d = lf->cfg.max_segment_duration;
+
+		clock_gettime(CLOCK_MONOTONIC, &seg->deadline);
+		seg->deadline.tv_sec += (time_t)d;
+		seg->deadline.tv_nsec += (long)((d - (double)(time_t)d) * 1e9);
+		if (seg->deadline.tv_nsec >= 1000000000L) {
+			seg->deadline.tv_sec++;
+			seg->deadline.tv_nsec -= 1000000000L;
+		}
+	}
+	lf->cur = seg;
+	return 0;
+}
+
+static bool
+seg_expired(const struct segment *seg)
+{
+	struct timespec now;
+
+	if (seg->deadline.tv_sec == 0 && seg->deadline.tv_nsec == 0)
+		return false;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return ts_le(seg->deadline, now);
+}
+
+/*
+ * Close the current segment: finish the stream, fsync, clear the write
+ * bits. Drops lf->mu while it waits and syncs, so other commits go on in
+ * a new segment meanwhile. Returns 0, or -1 with errno if the segment
+ * could not be completed (it is then failed and repaired).
+ */
+static int
+seg_close_locked(struct logfile *lf)
+{
+	struct segment *seg = lf->cur;
+	struct sink_out o = { seg_write, seg };
+	int rc = 0;
+
+	if (seg == NULL)
+		return 0;
+	lf->cur = NULL;		/* its reference is now ours */
+	if (lf->ops->finish(seg->sink, &o) != 0)
+		seg_fail_locked(lf, seg, errno);
+	while (seg->syncing)
+		pthread_cond_wait(&lf->cv, &lf->mu);
+	if (!seg->bad) {
+		uint64_t target = seg->written;
+		int r, e;
+
+		seg->syncing = true;
+		pthread_mutex_unlock(&lf->mu);
+		r = fsync(seg->fd);
+		e = errno;
+		/* Read-only only once complete on disk: tailers trust it. */
+		if (r == 0 && clear_write_bits(seg->fd) != 0)
+			log_msg(LOG_WARN, NULL, "event=log-chmod-failed file=%s "
+			    "error=\"%s\"", seg->name, strerror(errno));
+		pthread_mutex_lock(&lf->mu);
+		seg->syncing = false;
+		lf->st.syncs++;
+		if (r == 0 && seg->synced < target)
+			seg->synced = target;
+		else if (r != 0)
+			seg_fail_locked(lf, seg, e);
+		pthread_cond_broadcast(&lf->cv);
+	}
+	if (seg->bad) {
+		errno = seg->err;
+		rc = -1;
+	}
+	seg_unref_locked(lf, seg);
+	return rc;
+}
+
+/*
+ * Wait until commit seq of seg is on stable storage (0) or lost to a
+ * failure (-1 with errno), leading a sync when none is in flight.
+ */
+static int
+wait_durable(struct logfile *lf, struct segment *seg, uint64_t seq)
+{
+	for (;;) {
+		/* A sync that succeeded stays good even if a later one fails. */
+		if (seg->synced >= seq)
+			return 0;
+		if (seg->bad) {
+			errno = seg->err;
+			return -1;
+		}
+		if (seg->syncing) {
+			pthread_cond_wait(&lf->cv, &lf->mu);
+			continue;
+		}
+		uint64_t target = seg->written;
+		int fault = lf->fault_sync, r, e;
+
+		lf->fault_sync = 0;
+		seg->syncing = true;
+		pthread_mutex_unlock(&lf->mu);
+		if (fault != 0) {
+			r = -1;
+			e = fault;
+		} else {
+			r = fdatasync(seg->fd);
+			e = errno;
+		}
+		pthread_mutex_lock(&lf->mu);
+		seg->syncing = false;
+		lf->st.syncs++;
+		if (r == 0) {
+			if (seg->synced < target)
+				seg->synced = target;
+		} else
+			seg_fail_locked(lf, seg, e);
+		pthread_cond_broadcast(&lf->cv);
+	}
+}
+
+/* ---- repair ---- */
+
+struct repair {
+	const struct sink_ops	*ops;
+	void			*sink;
+	int			 fd;		/* the temporary file */
+	char			*line;		/* a line split across chunks */
+	size_t			 len;
+	size_t			 cap;
+	bool			 skipping;	/* inside an over-long line */
+	uint64_t		 kept;
+	uint64_t		 dropped_lines;
+	uint64_t		 dropped_bytes;
+};
+
+static int
+repair_write(void *ctx, const void *p, size_t n)
+{
+	struct repair *r = ctx;
+
+	return write_all(r->fd, p, n);
+}
+
+static int
+repair_line(struct repair *r, const char *p, size_t n)
+{
+	struct sink_out o = { repair_write, r };
+	json_error_t je;
+	json_t *j = json_loadb(p, n, 0, &je);
+
+	if (j == NULL) {
+		r->dropped_lines++;
+		r->dropped_bytes += n + 1;
+		return 0;
+	}
+	json_decref(j);
+	if (r->ops->append(r->sink, &o, p, n) != 0 ||
+	    r->ops->append(r->sink, &o, "\n", 1) != 0)
+		return -1;
+	r->kept++;
+	return 0;
+}
+
+/* Split decoded content into lines; keep those that are JSON. */
+static int
+repair_feed(void *arg, const void *data, size_t n)
+{
+	struct repair *r = arg;
+	const char *p = data;
+
+	while (n > 0) {
+		const char *nl = memchr(p, '\n', n);
+		size_t take = nl != NULL ? (size_t)(nl - p) : n;
+
+		if (!r->skipping && r->len + take > REPAIR_MAX_LINE) {
+			r->dropped_bytes += r->len;
+			r->len = 0;
+			r->skipping = true;
+		}
+		if (r->skipping) {
+			r->dropped_bytes += take + (nl != NULL);
+			if (nl != NULL) {
+				r->skipping = false;
+				r->dropped_lines++;
+			}
+		} else if (nl != NULL && r->len == 0) {
+			if (repair_line(r, p, take) != 0)
+				return -1;
+		} else {
+			if (r->len + take > r->cap) {
+				r->cap = (r->len + take) * 2;
+				r->line = xrealloc(r->line, r->cap);
+			}
+			memcpy(r->line + r->len, p, take);
+			r->len += take;
+			if (nl != NULL) {
+				if (repair_line(r, r->line, r->len) != 0)
+					return -1;
+				r->len = 0;
+			}
+		}
+		if (nl == NULL)
+			break;
+		p = nl + 1;
+		n -= take + 1;
+	}
+	return 0;
+}
+
+/*
+ * Make the writable segment name complete: decode it as far as it goes,
+ * keep every whole line that is JSON, and when anything was lost (or the
+ * zstd frame was left open) replace it atomically by a rewritten copy
+ * (dot-file, fsync, rename, fsync the directory). An empty file holds
+ * nothing and is removed. The result is read-only. Returns 0 or -1 with
+ * errno; the original is untouched on failure.
+ */
+static int
+repair_segment(struct logfile *lf, const char *name)
+{
+	struct repair r = { 0 };
+	unsigned char head[4];
+	struct stat st;
+	char *tmp = NULL;
+	int sfd, dr, rc = -1, e;
+	ssize_t hn;
+
+	r.fd = -1;
+	sfd = openat(lf->dirfd, name, O_RDONLY | O_CLOEXEC);
+	if (sfd < 0 || fstat(sfd, &st) != 0)
+		goto fail;
+	if (st.st_size == 0) {
+		if (unlinkat(lf->dirfd, name, 0) != 0 || fsync(lf->dirfd) != 0)
+			goto fail;
+		log_msg(LOG_WARN, NULL, "event=log-repaired file=%s "
+		    "action=removed-empty", name);
+		rc = 0;
+		goto done;
+	}
+	do
+		hn = pread(sfd, head, sizeof(head), 0);
+	while (hn < 0 && errno == EINTR);
+	if (hn < 0)
+		goto fail;
+	r.ops = sink_zstd.sniff(head, (size_t)hn) ? &sink_zstd : &sink_plain;
+	tmp = xasprintf(".%s%s", name, REPAIR_SUFFIX);
+	r.fd = openat(lf->dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+	    0644);
+	if (r.fd < 0 || (r.sink = r.ops->create(lf->cfg.level)) == NULL)
+		goto fail;
+	dr = r.ops->decode(sfd, repair_feed, &r);
+	if (dr < 0)
+		goto fail;
+	if (r.len > 0 || r.skipping) {	/* the torn last line */
+		r.dropped_lines++;
+		r.dropped_bytes += r.len;
+	}
+	if (dr == 1 && r.dropped_lines == 0) {
+		/* Complete, only never marked so: no rewrite needed. */
+		if (fchmod(sfd, st.st_mode & 07555) != 0)
+			goto fail;
+		unlinkat(lf->dirfd, tmp, 0);
+		rc = 0;
+		goto done;
+	}
+	struct sink_out o = { repair_write, &r };
+	if (r.ops->finish(r.sink, &o) != 0 || fsync(r.fd) != 0 ||
+	    fchmod(r.fd, st.st_mode & 07555) != 0 ||
+	    renameat(lf->dirfd, tmp, lf->dirfd, name) != 0 ||
+	    fsync(lf->dirfd) != 0)
+		goto fail;
+	lf->rec.files++;
+	lf->rec.kept += r.kept;
+	lf->rec.dropped_lines += r.dropped_lines;
+	lf->rec.dropped_bytes += r.dropped_bytes;
+	log_msg(LOG_WARN, NULL, "event=log-repaired file=%s format=%s kept=%llu "
+	    "dropped_lines=%llu dropped_bytes=%llu stream=%s", name, r.ops->name,
+	    (unsigned long long)r.kept, (unsigned long long)r.dropped_lines,
+	    (unsigned long long)r.dropped_bytes, dr == 1 ? "complete" : "cut");
+	rc = 0;
+	goto done;
+fail:
+	e = errno;
+	if (tmp != NULL)
+		unlinkat(lf->dirfd, tmp, 0);
+	log_msg(LOG_ERR, NULL, "event=log-repair-failed file=%s error=\"%s\"",
+	    name, strerror(e));
+	errno = e;
+done:
+	e = errno;
+	if (r.sink != NULL)
+		r.ops->destroy(r.sink);
+	if (r.fd >= 0)
+		close(r.fd);
+	if (sfd >= 0)
+		close(sfd);
+	free(r.line);
+	free(tmp);
+	errno = e;
+	return rc;
+}
+
+static int
+name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/*
+ * Startup: every non-dot file becomes read-only, as KumoMTA does; a
+ * writable segment of ours is a crash's leftover and is repaired first.
+ * Our own stale repair temporaries are removed.
+ */
+static int
+scan_dir(struct logfile *lf, char **err)
+{
+	int fd = dup(lf->dirfd);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	struct dirent *de;
+	char **names = NULL;
+	size_t n = 0, cap = 0;
+	int rc = 0;
+
+	if (d == NULL) {
+		if (fd >= 0)
+			close(fd);
+		*err = xasprintf("cannot read %s: %s", lf->dir, strerror(errno));
+		return -1;
+	}
+	while ((de = readdir(d)) != NULL) {
+		if (n == cap) {
+			cap = cap ? cap * 2 : 16;
+			names = xrealloc(names, cap * sizeof(*names));
+		}
+		names[n++] = xstrdup(de->d_name);
+	}
+	closedir(d);
+	qsort(names, n, sizeof(*names), name_cmp);
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		const char *name = names[i];
+		size_t len = strlen(name), sl = strlen(REPAIR_SUFFIX);
+		struct timespec ts;
+		struct stat st;
+
+		if (name[0] == '.') {
+			if (len > sl && strcmp(name + len - sl, REPAIR_SUFFIX) == 0)
+				unlinkat(lf->dirfd, name, 0);
+			continue;
+		}
+		if (fstatat(lf->dirfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+		    !S_ISREG(st.st_mode))
+			continue;
+		bool ours = parse_name(name, &ts);
+		if (ours && !ts_le(ts, lf->last_name))
+			lf->last_name = ts;
+		if ((st.st_mode & 0222) == 0)
+			continue;
+		if (ours ? repair_segment(lf, name) != 0 :
+		    fchmodat(lf->dirfd, name, st.st_mode & 07555, 0) != 0) {
+			*err = xasprintf("%s/%s: cannot %s: %s", lf->dir, name,
+			    ours ? "repair" : "make read-only", strerror(errno));
+			rc = -1;
+		}
+	}
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	return rc;
+}
+
+/* ---- the interface ---- */
+
+struct logfile *
+logfile_open(const struct logfile_config *cfg, char **err)
+{
+	struct logfile *lf;
+	int dirfd;
+
+	*err = NULL;
+	if (cfg->dir == NULL || cfg->dir[0] == '\0') {
+		*err = xstrdup("no log directory");
+		return NULL;
+	}
+	if (mkdir_p(cfg->dir) != 0 ||
+	    (dirfd = open(cfg->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+		*err = xasprintf("cannot create %s: %s", cfg->dir,
+		    strerror(errno));
+		return NULL;
+	}
+	lf = xcalloc(1, sizeof(*lf));
+	lf->cfg = *cfg;
+	lf->dir = xstrdup(cfg->dir);
+	lf->cfg.dir = lf->dir;
+	lf->ops = cfg->compress ? &sink_zstd : &sink_plain;
+	lf->dirfd = dirfd;
+	lf->healthy = true;
+	if (scan_dir(lf, err) != 0) {
+		close(dirfd);
+		free(lf->dir);
+		free(lf);
+		return NULL;
+	}
+	pthread_mutex_init(&lf->mu, NULL);
+	pthread_cond_init(&lf->cv, NULL);
+	return lf;
+}
+
+int
+logfile_commit(struct logfile *lf, const char *const *lines, size_t n)
+{
+	struct segment *seg;
+	uint64_t len = 0, seq;
+	int rc = 0, e = 0;
+
+	if (n == 0)
+		return 0;
+	/* A newline inside a record would split it into two broken lines. */
+	for (size_t i = 0; i < n; i++)
+		if (strchr(lines[i], '\n') != NULL) {
+			errno = EINVAL;
+			return -1;
+		}
+
+	pthread_mutex_lock(&lf->mu);
+	while (lf->cur == NULL || seg_expired(lf->cur)) {
+		if (lf->cur != NULL) {
+			(void)seg_close_locked(lf);
+			continue;
+		}
+		if (seg_open_locked(lf) != 0) {
+			e = errno;
+			lf->st.failures++;
+			lf->healthy = false;
+			pthread_mutex_unlock(&lf->mu);
+			errno = e;
+			return -1;
+		}
+	}
+	seg = lf->cur;
+	seg->refs++;
+
+	struct sink_out o = { seg_write, seg };
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		size_t l = strlen(lines[i]);
+
+		rc = lf->ops->append(seg->sink, &o, lines[i], l) != 0 ||
+		    lf->ops->append(seg->sink, &o, "\n", 1) != 0 ? -1 : 0;
+		len += l + 1;
+	}
+	if (rc == 0)
+		rc = lf->ops->flush(seg->sink, &o);
+	if (rc != 0) {
+		e = errno;
+		seg_fail_locked(lf, seg, e);
+		goto out;
+	}
+	seq = ++seg->written;
+	seg->bytes += len;
+	lf->st.records += n;
+	lf->st.commits++;
+	lf->st.bytes += len;
+	if (lf->cur == seg && lf->cfg.max_file_size > 0 &&
+	    seg->bytes >= lf->cfg.max_file_size)
+		(void)seg_close_locked(lf);	/* syncs this commit too */
+	if (lf->cfg.fsync) {
+		rc = wait_durable(lf, seg, seq);
+		e = errno;
+	}
+out:
+	if (rc == 0)
+		lf->healthy = true;
+	else
+		lf->st.failures++;
+	seg_unref_locked(lf, seg);
+	pthread_mutex_unlock(&lf->mu);
+	if (rc != 0)
+		errno = e;
+	return rc;
+}
+
+int
+logfile_rotate(struct logfile *lf)
+{
+	int rc;
+
+	pthread_mutex_lock(&lf->mu);
+	rc = seg_close_locked(lf);
+	pthread_mutex_unlock(&lf->mu);
+	return rc;
+}
+
+void
+logfile_tick(struct logfile *lf)
+{
+	pthread_mutex_lock(&lf->mu);
+	if (lf->cur != NULL && seg_expired(lf->cur))
+		(void)seg_close_locked(lf);
+	pthread_mutex_unlock(&lf->mu);
+}
+
+bool
+logfile_healthy(const struct logfile *lf)
+{
+	struct logfile *m = (struct logfile *)lf;	/* the lock is not state */
+	bool h;
+
+	pthread_mutex_lock(&m->mu);
+	h = m->healthy;
+	pthread_mutex_unlock(&m->mu);
+	return h;
+}
+
+void
+logfile_close(struct logfile *lf)
+{
+	if (lf == NULL)
+		return;
+	pthread_mutex_lock(&lf->mu);
+	(void)seg_close_locked(lf);
+	pthread_mutex_unlock(&lf->mu);
+	pthread_cond_destroy(&lf->cv);
+	pthread_mutex_destroy(&lf->mu);
+	close(lf->dirfd);
+	free(lf->dir);
+	free(lf);
+}
+
+void
+logfile_stats(const struct logfile *lf, struct logfile_stats *out)
+{
+	struct logfile *m = (struct logfile *)lf;
+
+	pthread_mutex_lock(&m->mu);
+	*out = m->st;
+	pthread_mutex_unlock(&m->mu);
+}
+
+void
+logfile_recovery(const struct logfile *lf, struct logfile_recovery *out)
+{
+	struct logfile *m = (struct logfile *)lf;
+
+	pthread_mutex_lock(&m->mu);
+	*out = m->rec;
+	pthread_mutex_unlock(&m->mu);
+}
+
+void
+logfile_inject_fault(struct logfile *lf, enum logfile_fault op, int err)
+{
+	pthread_mutex_lock(&lf->mu);
+	if (op == LOGFILE_FAULT_WRITE)
+		lf->fault_write = err;
+	else
+		lf->fault_sync = err;
+	pthread_mutex_unlock(&lf->mu);
+}

@@ -1,0 +1,93 @@
+/*
+ * logfile.h - durable log files of JSON lines: KumoMTA-style segments
+ * (zstd-compressed or plain), rotation by size and age, and group commit.
+ *
+ * Any thread may call logfile_commit(); the records of one call are written
+ * together and, with fsync on, are on stable storage when it returns 0.
+ * Concurrent callers share one fdatasync (group commit).
+ */
+#ifndef OOBD_LOGFILE_H
+#define OOBD_LOGFILE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+struct logfile_config {
+	const char *dir;		/* created if missing */
+	bool	 compress;		/* zstd (KumoMTA's format) or plain lines */
+	int	 level;			/* zstd level; 0 means 3 */
+	uint64_t max_file_size;		/* uncompressed bytes per segment */
+	double	 max_segment_duration;	/* seconds; 0 = unlimited */
+	bool	 fsync;			/* fdatasync before commit returns */
+};
+
+struct logfile;
+
+/*
+ * Open the log directory: create it if needed, repair a segment left
+ * half-written by a crash (keeping every complete record), mark existing
+ * segments read-only. Segment files are created lazily on the first
+ * commit, named for their UTC open time "YYYYMMDD-HHMMSS.fraction".
+ * Returns NULL with *err on failure.
+ */
+struct logfile *logfile_open(const struct logfile_config *cfg, char **err);
+
+/*
+ * Append lines[0..n) (each one JSON record, without newline) as one unit,
+ * then make them durable per cfg->fsync. Returns 0, or -1 with errno set
+ * when writing or syncing failed: the caller must not acknowledge the
+ * message (451 4.3.0). After a failure the log is unhealthy until a later
+ * commit succeeds on a fresh segment.
+ */
+int	 logfile_commit(struct logfile *lf, const char *const *lines, size_t n);
+
+/* Close the current segment (SIGUSR1, age rotation); the next commit opens a new one. */
+int	 logfile_rotate(struct logfile *lf);
+/* Close any segment whose age is past max_segment_duration (timer). */
+void	 logfile_tick(struct logfile *lf);
+bool	 logfile_healthy(const struct logfile *lf);
+/* Finish the segment (complete zstd frame, read-only) and free. */
+void	 logfile_close(struct logfile *lf);
+
+/* Counters for metrics. */
+struct logfile_stats {
+	uint64_t records;
+	uint64_t commits;
+	uint64_t syncs;
+	uint64_t bytes;		/* uncompressed */
+	uint64_t failures;
+};
+void	 logfile_stats(const struct logfile *lf, struct logfile_stats *out);
+
+/*
+ * What logfile_open (and the repair of a segment abandoned after a write
+ * failure) found in segments left unfinished: files repaired, complete
+ * records kept, and lines dropped (a torn last record, an invalid tail)
+ * with their bytes. Each repair also logs one "event=log-repaired" line.
+ */
+struct logfile_recovery {
+	uint64_t files;
+	uint64_t kept;
+	uint64_t dropped_lines;
+	uint64_t dropped_bytes;
+};
+void	 logfile_recovery(const struct logfile *lf, struct logfile_recovery *out);
+
+/*
+ * The segment name for a UTC time, as KumoMTA's "%Y%m%d-%H%M%S%.f": the
+ * fraction has 3, 6 or 9 digits, the shortest exact form, and is left out
+ * when the nanoseconds are 0. out must hold 32 bytes.
+ */
+void	 logfile_format_name(char *out, size_t outlen, time_t sec, long nsec);
+
+/*
+ * Test hook: make the next write (a torn one: half the bytes, then the
+ * error) or the next fdatasync on the current segment fail with err, as a
+ * full disk or a failing device would.
+ */
+enum logfile_fault { LOGFILE_FAULT_WRITE, LOGFILE_FAULT_SYNC };
+void	 logfile_inject_fault(struct logfile *lf, enum logfile_fault op, int err);
+
+#endif

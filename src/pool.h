@@ -1,0 +1,30 @@
+/*
+ * pool.h - worker threads for the work that must not stall the event loop
+ * (parsing, classifying, writing and syncing the logs).
+ *
+ * A job's run() executes on a worker thread; its done() then executes on
+ * the event loop thread. The job is owned by the caller throughout.
+ */
+#ifndef OOBD_POOL_H
+#define OOBD_POOL_H
+
+#include <stddef.h>
+
+struct event_base;
+
+struct job {
+	void	(*run)(struct job *j);		/* worker thread */
+	void	(*done)(struct job *j);		/* event loop thread; may be NULL */
+	struct job *next;
+};
+
+struct pool;
+
+struct pool *pool_new(struct event_base *base, size_t nthreads);
+void	 pool_submit(struct pool *p, struct job *j);
+/* Jobs submitted and not yet done. */
+size_t	 pool_pending(const struct pool *p);
+/* Finish every queued job (running done() too), then stop the threads. */
+void	 pool_free(struct pool *p);
+
+#endif

@@ -1,0 +1,1291 @@
+/*
+ * smtp_session.c - one SMTP connection: command dispatch through a table
+ * of check and proceed functions, the DATA reader, and the one reply
+ * function through which every reply (and its Rejection record) passes.
+ *
+ * A session lives for the connection; a transaction (struct smtp_tx) from
+ * MAIL to the end of DATA. The end of DATA hands the message to a worker
+ * (parse, classify, write and sync the records) and the reply waits for
+ * it, so a slow parse never stalls other sessions.
+ */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
+#include <jansson.h>
+#include <netinet/in.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "classify.h"
+#include "ingest.h"
+#include "log.h"
+#include "logfile.h"
+#include "message.h"
+#include "pool.h"
+#include "record.h"
+#include "server.h"
+#include "smtp_cmd.h"
+#include "smtp_session.h"
+#include "util.h"
+
+/* DATA is read in pieces of at most this many bytes. */
+#define DATA_CHUNK	65536
+
+enum smtp_state {
+	S_INIT,		/* greeted, waiting for HELO/EHLO */
+	S_HELO,		/* no transaction */
+	S_MAIL,		/* MAIL accepted */
+	S_RCPT,		/* at least one RCPT accepted */
+	S_DATA,		/* reading message text */
+	S_BUSY,		/* waiting for the worker */
+	S_CLOSING,	/* last reply queued */
+};
+
+static const char *const state_names[] = {
+	[S_INIT] = "init", [S_HELO] = "helo", [S_MAIL] = "mail",
+	[S_RCPT] = "rcpt", [S_DATA] = "data", [S_BUSY] = "busy",
+	[S_CLOSING] = "closing",
+};
+
+enum bare_kind { BARE_NONE, BARE_LF, BARE_CR };
+
+struct smtp_tx {
+	struct smtp_path sender;
+	struct mail_params params;
+	char	**rcpts;
+	size_t	 nrcpts;
+	size_t	 rcpt_attempts;
+	struct buf data;
+	uint64_t data_size;		/* bytes of text seen, stored or not */
+	bool	 too_big;
+	enum bare_kind bare;
+	bool	 line_start;		/* the last piece ended a CRLF line */
+};
+
+struct smtp_session {
+	struct smtp_session *prev, *next;	/* srv->sessions */
+	struct server *srv;
+	struct listener *listener;
+	struct bufferevent *bev;
+	char	 id[37];
+	char	 ip[INET6_ADDRSTRLEN];
+	int	 port;
+	struct sockaddr_storage peer;
+	char	*ehlo;			/* NULL before HELO/EHLO */
+	bool	 esmtp;
+	enum smtp_state state;
+	struct smtp_tx *tx;
+	char	*cmdline;		/* the command being answered */
+	size_t	 errors;
+	bool	 busy;			/* a worker job is outstanding */
+	bool	 gone;			/* the connection is closed */
+	bool	 counted;		/* in the server's connection counts */
+	bool	 tls;			/* STARTTLS done */
+	bool	 handshaking;		/* STARTTLS accepted, handshake running */
+	char	*tls_cipher;
+	char	*tls_version;
+	char	*tls_subject;		/* client certificate subject, if any */
+	struct event *data_timer;
+	json_t	*meta;
+};
+
+struct msg_job {
+	struct job job;
+	struct smtp_session *s;
+	struct server *srv;
+	char	*data;
+	size_t	 len;
+	char	*sender;
+	char	**rcpts;
+	size_t	 nrcpts;
+	/* the reply, filled in by the worker */
+	int	 code;
+	const char *enhanced;
+	char	*text;
+};
+
+static void session_enter(struct smtp_session *s, enum smtp_state st);
+static void session_process(struct smtp_session *s);
+static void session_free(struct smtp_session *s);
+
+/* ---- transactions ---- */
+
+static void
+tx_free(struct smtp_tx *tx)
+{
+	if (tx == NULL)
+		return;
+	smtp_path_free(&tx->sender);
+	for (size_t i = 0; i < tx->nrcpts; i++)
+		free(tx->rcpts[i]);
+	free(tx->rcpts);
+	buf_free(&tx->data);
+	free(tx);
+}
+
+static void
+session_reset_tx(struct smtp_session *s)
+{
+	tx_free(s->tx);
+	s->tx = NULL;
+}
+
+/* ---- replies ---- */
+
+static const char *
+session_ehlo_name(const struct smtp_session *s)
+{
+	return s->ehlo != NULL ? s->ehlo : "";
+}
+
+/*
+ * The Rejection record of a 4xx/5xx reply, as KumoMTA logs it
+ * (reference §7): sender and recipient of the open transaction, the
+ * client's command line, and nothing after DATA has consumed them.
+ */
+static void
+log_rejection(struct smtp_session *s, int code, const char *enhanced,
+    const char *text)
+{
+	struct server *srv = s->srv;
+	struct record r;
+	struct classifier *c;
+	unsigned cls, sub, det;
+	char *line;
+
+	record_init(&r, REC_REJECTION);
+	if (s->tx != NULL && s->state != S_DATA && s->state != S_BUSY) {
+		record_set(&r.sender, s->tx->sender.addr);
+		if (s->tx->nrcpts > 0)
+			record_add_recipient(&r, s->tx->rcpts[s->tx->nrcpts - 1]);
+	}
+	if (r.nrecipients == 0)
+		record_add_recipient(&r, "");
+	record_set_response(&r, code, text, s->cmdline);
+	if (enhanced != NULL &&
+	    sscanf(enhanced, "%u.%u.%u", &cls, &sub, &det) == 3)
+		record_set_enhanced(&r, cls, sub, det);
+	r.has_peer = true;
+	record_set(&r.peer_name, session_ehlo_name(s));
+	record_set(&r.peer_addr, s->ip);
+	clock_gettime(CLOCK_REALTIME, &r.timestamp);
+	r.created = r.timestamp;
+	record_set(&r.nodeid, srv->nodeid);
+	record_set(&r.session_id, s->id);
+	c = classifier_slot_get(srv->classifier);
+	record_set(&r.bounce_classification,
+	    classifier_classify(c, &r.response));
+	classifier_unref(c);
+	/* Rejection meta comes from the connection. */
+	r.meta = json_object();
+	for (size_t i = 0; i < srv->cfg->meta.n; i++) {
+		json_t *v = json_object_get(s->meta, srv->cfg->meta.v[i]);
+		if (v != NULL && !json_is_null(v))
+			json_object_set(r.meta, srv->cfg->meta.v[i], v);
+	}
+	line = record_dump(&r, srv->cfg->kumo_strict);
+	record_free(&r);
+	char **lines = xmalloc(sizeof(*lines));
+	lines[0] = line;
+	server_log_async(srv, lines, 1);
+}
+
+/*
+ * Every reply goes through here: "code enhanced text\r\n". 4xx and 5xx
+ * replies are logged as Rejection records, except the 421 4.3.2 replies
+ * of a shutdown (as KumoMTA). enhanced may be NULL (greeting, EHLO).
+ */
+static void
+session_reply(struct smtp_session *s, int code, const char *enhanced,
+    const char *fmt, ...)
+{
+	va_list ap;
+	char *text;
+
+	if (s->gone)
+		return;
+	va_start(ap, fmt);
+	if (vasprintf(&text, fmt, ap) < 0)
+		fatalx("out of memory formatting a reply");
+	va_end(ap);
+	if (enhanced != NULL)
+		evbuffer_add_printf(bufferevent_get_output(s->bev),
+		    "%d %s %s\r\n", code, enhanced, text);
+	else
+		evbuffer_add_printf(bufferevent_get_output(s->bev),
+		    "%d %s\r\n", code, text);
+	if (code >= 400) {
+		s->errors++;
+		if (!(code == 421 && enhanced != NULL &&
+		    strcmp(enhanced, "4.3.2") == 0))
+			log_rejection(s, code, enhanced, text);
+	}
+	free(text);
+}
+
+/* Reply, then close once the reply is written. */
+static void
+session_reply_close(struct smtp_session *s, int code, const char *enhanced,
+    const char *fmt, const char *arg)
+{
+	session_reply(s, code, enhanced, fmt, arg);
+	session_enter(s, S_CLOSING);
+	if (!s->gone)
+		bufferevent_disable(s->bev, EV_READ);
+}
+
+static void
+session_enter(struct smtp_session *s, enum smtp_state st)
+{
+	if (s->state != st)
+		log_msg(LOG_DEBUG, s->id, "event=state from=%s to=%s",
+		    state_names[s->state], state_names[st]);
+	s->state = st;
+}
+
+/* ---- commands: a check function and a proceed function per verb ---- */
+
+typedef bool (*check_fn)(struct smtp_session *s, const char *args);
+typedef void (*proceed_fn)(struct smtp_session *s, const char *args);
+
+static bool
+check_helo(struct smtp_session *s, const char *args)
+{
+	if (*args == '\0') {
+		session_reply(s, 501, "5.5.4", "Syntax: %s hostname",
+		    s->esmtp ? "EHLO" : "HELO");
+		return false;
+	}
+	return true;
+}
+
+static void
+set_ehlo(struct smtp_session *s, const char *args, bool esmtp)
+{
+	free(s->ehlo);
+	s->ehlo = xstrndup(args, strcspn(args, " "));
+	s->esmtp = esmtp;
+	json_object_set_new(s->meta, "ehlo_domain", json_string_lossy(s->ehlo));
+	session_reset_tx(s);
+	session_enter(s, S_HELO);
+}
+
+static void
+proceed_helo(struct smtp_session *s, const char *args)
+{
+	set_ehlo(s, args, false);
+	session_reply(s, 250, NULL, "%s", s->srv->cfg->hostname);
+}
+
+static void
+proceed_ehlo(struct smtp_session *s, const char *args)
+{
+	struct evbuffer *out = bufferevent_get_output(s->bev);
+	const struct config *cfg = s->srv->cfg;
+
+	set_ehlo(s, args, true);
+	evbuffer_add_printf(out, "250-%s\r\n", cfg->hostname);
+	evbuffer_add_printf(out, "250-PIPELINING\r\n");
+	evbuffer_add_printf(out, "250-SIZE %llu\r\n",
+	    (unsigned long long)cfg->max_message_size);
+	evbuffer_add_printf(out, "250-8BITMIME\r\n");
+	evbuffer_add_printf(out, "250-SMTPUTF8\r\n");
+	if (s->srv->tls != NULL && !s->tls)
+		evbuffer_add_printf(out, "250-STARTTLS\r\n");
+	evbuffer_add_printf(out, "250 ENHANCEDSTATUSCODES\r\n");
+}
+
+static bool
+check_ehlo(struct smtp_session *s, const char *args)
+{
+	s->esmtp = true;
+	return check_helo(s, args);
+}
+
+static bool
+check_mail(struct smtp_session *s, const char *args)
+{
+	(void)args;
+	if (s->state == S_INIT) {
+		session_reply(s, 503, "5.5.1", "Error: send HELO/EHLO first");
+		return false;
+	}
+	if (s->tx != NULL) {
+		session_reply(s, 503, "5.5.1", "Error: nested MAIL command");
+		return false;
+	}
+	return true;
+}
+
+static void
+proceed_mail(struct smtp_session *s, const char *args)
+{
+	struct smtp_tx *tx = xcalloc(1, sizeof(*tx));
+	struct smtp_err err;
+
+	if (smtp_parse_mail(args, s->esmtp, &tx->sender, &tx->params,
+	    &err) != 0) {
+		free(tx);
+		session_reply(s, err.code, err.enhanced, "%s", err.text);
+		return;
+	}
+	if (tx->params.has_size &&
+	    tx->params.size > s->srv->cfg->max_message_size) {
+		tx_free(tx);
+		session_reply(s, 552, "5.3.4",
+		    "Message size exceeds fixed maximum message size");
+		return;
+	}
+	s->tx = tx;
+	session_enter(s, S_MAIL);
+	session_reply(s, 250, "2.1.0", "Ok");
+}
+
+static bool
+check_rcpt(struct smtp_session *s, const char *args)
+{
+	(void)args;
+	if (s->tx == NULL) {
+		session_reply(s, 503, "5.5.1", "Error: need MAIL command");
+		return false;
+	}
+	return true;
+}
+
+static const char *
+domain_of(const char *addr)
+{
+	const char *at = strrchr(addr, '@');
+
+	return at != NULL ? at + 1 : "";
+}
+
+/*
+ * KumoMTA's check_relaying (reference §1.2): relaying is allowed by the
+ * listener's relay_hosts, by the sender domain's relay_from, or by the
+ * recipient domain's relay_to; a recipient is accepted when relaying is
+ * allowed or its domain logs reports.
+ */
+static bool
+rcpt_permitted(struct smtp_session *s, const char *rcpt)
+{
+	struct server *srv = s->srv;
+	const struct sockaddr *sa = (const struct sockaddr *)&s->peer;
+	const struct domain_entry *e;
+
+	if (cidr_list_contains(srv->relay_hosts, srv->nrelay_hosts, sa))
+		return true;
+	if (srv->domains == NULL)
+		return false;
+	if (s->tx->sender.domain != NULL) {
+		e = domains_lookup(srv->domains, s->listener->name,
+		    s->tx->sender.domain);
+		if (e != NULL && cidr_list_contains(e->relay_from,
+		    e->nrelay_from, sa))
+			return true;
+	}
+	e = domains_lookup(srv->domains, s->listener->name, domain_of(rcpt));
+	return e != NULL && (e->relay_to || disposition_logs(e->log_oob) ||
+	    disposition_logs(e->log_arf));
+}
+
+static void
+proceed_rcpt(struct smtp_session *s, const char *args)
+{
+	struct smtp_tx *tx = s->tx;
+	struct smtp_path path;
+	struct smtp_err err;
+
+	tx->rcpt_attempts++;
+	if (smtp_parse_rcpt(args, tx->params.smtputf8, &path, &err) != 0) {
+		session_reply(s, err.code, err.enhanced, "%s", err.text);
+		return;
+	}
+	if (!rcpt_permitted(s, path.addr)) {
+		smtp_path_free(&path);
+		session_reply(s, 550, "5.7.1", "relaying not permitted for %s%s%s:%d",
+		    s->peer.ss_family == AF_INET6 ? "[" : "", s->ip,
+		    s->peer.ss_family == AF_INET6 ? "]" : "", s->port);
+		return;
+	}
+	if (tx->nrcpts >= s->srv->cfg->max_recipients) {
+		smtp_path_free(&path);
+		session_reply(s, 452, "4.5.3", "Error: too many recipients");
+		return;
+	}
+	tx->rcpts = xrealloc(tx->rcpts, (tx->nrcpts + 1) * sizeof(*tx->rcpts));
+	tx->rcpts[tx->nrcpts++] = path.addr;
+	session_enter(s, S_RCPT);
+	session_reply(s, 250, "2.1.5", "Ok");
+}
+
+static bool
+check_data(struct smtp_session *s, const char *args)
+{
+	if (*args != '\0') {
+		session_reply(s, 501, "5.5.4", "Syntax: DATA");
+		return false;
+	}
+	if (s->tx == NULL) {
+		session_reply(s, 503, "5.5.1", "Error: need MAIL command");
+		return false;
+	}
+	if (s->tx->nrcpts == 0) {
+		if (s->tx->rcpt_attempts > 0)
+			session_reply(s, 554, "5.5.1", "Error: no valid recipients");
+		else
+			session_reply(s, 503, "5.5.1", "Error: need RCPT command");
+		return false;
+	}
+	return true;
+}
+
+static void
+data_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	struct smtp_session *s = arg;
+
+	(void)fd;
+	(void)what;
+	if (s->state != S_DATA)
+		return;
+	log_msg(LOG_INFO, s->id, "event=timeout phase=data");
+	session_reply_close(s, 421, "4.4.2", "%s Error: timeout exceeded",
+	    s->srv->cfg->hostname);
+}
+
+static void
+proceed_data(struct smtp_session *s, const char *args)
+{
+	struct timeval tv;
+
+	(void)args;
+	s->tx->line_start = true;
+	session_enter(s, S_DATA);
+	tv.tv_sec = (time_t)s->srv->cfg->data_timeout;
+	tv.tv_usec = (suseconds_t)((s->srv->cfg->data_timeout - (double)tv.tv_sec) * 1e6);
+	evtimer_add(s->data_timer, &tv);
+	session_reply(s, 354, NULL, "End data with <CR><LF>.<CR><LF>");
+}
+
+static bool
+check_no_args(struct smtp_session *s, const char *args)
+{
+	if (*args != '\0') {
+		struct smtp_cmd cmd;
+		smtp_cmd_parse(s->cmdline, &cmd);
+		session_reply(s, 501, "5.5.4", "Syntax: %s",
+		    smtp_verb_name(cmd.verb));
+		return false;
+	}
+	return true;
+}
+
+static void
+proceed_rset(struct smtp_session *s, const char *args)
+{
+	(void)args;
+	session_reset_tx(s);
+	if (s->state != S_INIT)
+		session_enter(s, S_HELO);
+	session_reply(s, 250, "2.0.0", "Ok");
+}
+
+static void
+proceed_noop(struct smtp_session *s, const char *args)
+{
+	(void)args;
+	session_reply(s, 250, "2.0.0", "Ok");
+}
+
+static void
+proceed_quit(struct smtp_session *s, const char *args)
+{
+	(void)args;
+	session_reply_close(s, 221, "2.0.0", "%s", "Bye");
+}
+
+static void
+proceed_vrfy(struct smtp_session *s, const char *args)
+{
+	(void)args;
+	session_reply(s, 252, "2.0.0",
+	    "Cannot VRFY user, but will accept message and attempt delivery");
+}
+
+static void
+proceed_help(struct smtp_session *s, const char *args)
+{
+	(void)args;
+	session_reply(s, 214, "2.0.0",
+	    "Commands: HELO EHLO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP");
+}
+
+static void read_cb(struct bufferevent *bev, void *arg);
+static void write_cb(struct bufferevent *bev, void *arg);
+static void event_cb(struct bufferevent *bev, short what, void *arg);
+
+static bool
+check_starttls(struct smtp_session *s, const char *args)
+{
+	if (*args != '\0') {
+		session_reply(s, 501, "5.5.4", "Syntax: STARTTLS");
+		return false;
+	}
+	if (s->tls) {
+		session_reply(s, 554, "5.5.1", "Error: TLS already active");
+		return false;
+	}
+	if (s->srv->tls == NULL) {
+		session_reply(s, 454, "4.7.0", "TLS not available");
+		return false;
+	}
+	return true;
+}
+
+/*
+ * Reply 220, discard any plaintext the client pipelined after STARTTLS
+ * (CVE-2011-0411: it must never be read as if it came through TLS), and
+ * start the handshake on a filter over the connection. The session starts
+ * over once the handshake is done (RFC 3207 §4.2).
+ */
+static void
+proceed_starttls(struct smtp_session *s, const char *args)
+{
+	struct evbuffer *in = bufferevent_get_input(s->bev);
+	struct bufferevent *tls;
+	SSL *ssl;
+
+	(void)args;
+	session_reply(s, 220, "2.0.0", "Ready to start TLS");
+	if (evbuffer_get_length(in) > 0) {
+		log_msg(LOG_INFO, s->id, "event=starttls-discard bytes=%zu",
+		    evbuffer_get_length(in));
+		evbuffer_drain(in, evbuffer_get_length(in));
+	}
+	ssl = SSL_new(s->srv->tls);
+	if (ssl == NULL) {
+		session_reply_close(s, 454, "4.7.0", "%s", "TLS not available");
+		return;
+	}
+	tls = bufferevent_openssl_filter_new(s->srv->base, s->bev, ssl,
+	    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+	if (tls == NULL) {
+		SSL_free(ssl);
+		session_reply_close(s, 454, "4.7.0", "%s", "TLS not available");
+		return;
+	}
+	/* The filter now owns the socket bufferevent. */
+	s->bev = tls;
+	s->handshaking = true;
+	session_reset_tx(s);
+	bufferevent_setcb(tls, read_cb, write_cb, event_cb, s);
+	struct timeval idle;
+	idle.tv_sec = (time_t)s->srv->cfg->idle_timeout;
+	idle.tv_usec = 0;
+	bufferevent_set_timeouts(tls, &idle, &idle);
+	bufferevent_enable(tls, EV_READ | EV_WRITE);
+}
+
+/* The handshake is done: record what it negotiated, start the session over. */
+static void
+tls_established(struct smtp_session *s)
+{
+	SSL *ssl = bufferevent_openssl_get_ssl(s->bev);
+	X509 *cert;
+
+	s->handshaking = false;
+	s->tls = true;
+	s->tls_cipher = xstrdup(SSL_get_cipher_name(ssl));
+	s->tls_version = xstrdup(SSL_get_version(ssl));
+	cert = SSL_get_peer_certificate(ssl);
+	if (cert != NULL) {
+		char *name = X509_NAME_oneline(X509_get_subject_name(cert), NULL, 0);
+		if (name != NULL) {
+			s->tls_subject = xstrdup(name);
+			OPENSSL_free(name);
+		}
+		X509_free(cert);
+	}
+	free(s->ehlo);
+	s->ehlo = NULL;
+	s->esmtp = false;
+	session_enter(s, S_INIT);
+	json_object_set_new(s->meta, "tls", json_true());
+	log_msg(LOG_INFO, s->id, "event=tls version=%s cipher=%s",
+	    s->tls_version, s->tls_cipher);
+}
+
+static void
+proceed_unimplemented(struct smtp_session *s, const char *args)
+{
+	(void)args;
+	session_reply(s, 502, "5.5.1", "Error: command not implemented");
+}
+
+static void
+proceed_bdat(struct smtp_session *s, const char *args)
+{
+	(void)args;
+	/* The chunk bytes that follow would be read as commands: hang up. */
+	session_reply_close(s, 521, "5.5.1", "%s",
+	    "Error: command not implemented");
+}
+
+static void
+proceed_forbidden(struct smtp_session *s, const char *args)
+{
+	(void)args;
+	session_reply_close(s, 221, "2.7.0", "%s",
+	    "Error: I can break rules, too. Goodbye.");
+}
+
+static void
+proceed_unknown(struct smtp_session *s, const char *args)
+{
+	(void)args;
+	session_reply(s, 500, "5.5.2", "Error: command not recognized");
+}
+
+static const struct command {
+	enum smtp_verb verb;
+	check_fn check;
+	proceed_fn proceed;
+	bool	 group_end;	/* RFC 2920: must be last in a pipelined group */
+} commands[] = {
+	{ CMD_HELO, check_helo, proceed_helo, true },
+	{ CMD_EHLO, check_ehlo, proceed_ehlo, true },
+	{ CMD_MAIL, check_mail, proceed_mail, false },
+	{ CMD_RCPT, check_rcpt, proceed_rcpt, false },
+	{ CMD_DATA, check_data, proceed_data, true },
+	{ CMD_RSET, check_no_args, proceed_rset, false },
+	{ CMD_NOOP, NULL, proceed_noop, true },
+	{ CMD_QUIT, check_no_args, proceed_quit, true },
+	{ CMD_VRFY, NULL, proceed_vrfy, true },
+	{ CMD_EXPN, NULL, proceed_unimplemented, true },
+	{ CMD_HELP, NULL, proceed_help, true },
+	{ CMD_STARTTLS, check_starttls, proceed_starttls, true },
+	{ CMD_BDAT, NULL, proceed_bdat, true },
+	{ CMD_AUTH, NULL, proceed_unimplemented, true },
+	{ CMD_ETRN, NULL, proceed_unimplemented, true },
+	{ CMD_TURN, NULL, proceed_unimplemented, true },
+	{ CMD_FORBIDDEN, NULL, proceed_forbidden, true },
+	{ CMD_UNKNOWN, NULL, proceed_unknown, false },
+};
+
+static const struct command *
+find_command(enum smtp_verb v)
+{
+	for (size_t i = 0; i < nitems(commands); i++)
+		if (commands[i].verb == v)
+			return &commands[i];
+	return &commands[nitems(commands) - 1];
+}
+
+/*
+ * Execute one complete command line (CRLF removed). The caller has
+ * checked framing (CRLF only, no bare CR, no NUL).
+ */
+static void
+session_command(struct smtp_session *s, const char *line)
+{
+	struct smtp_cmd cmd;
+	const struct command *c;
+
+	free(s->cmdline);
+	s->cmdline = xstrdup(line);
+	smtp_cmd_parse(line, &cmd);
+	c = find_command(cmd.verb);
+	if (c->check == NULL || c->check(s, cmd.args))
+		c->proceed(s, cmd.args);
+
+	if (s->state == S_CLOSING || s->gone)
+		return;
+	if (s->errors >= s->srv->cfg->max_errors) {
+		session_reply_close(s, 421, "4.7.0", "%s Error: too many errors",
+		    s->srv->cfg->hostname);
+		return;
+	}
+	/*
+	 * Pipelining synchronisation (RFC 2920 §3.1, Postfix's
+	 * smtpd_forbid_unauth_pipelining): after a command that must end a
+	 * group, or any command of a HELO client, the client must wait for
+	 * our reply. Input already waiting is a protocol violation.
+	 */
+	bool must_sync = c->group_end || (s->ehlo != NULL && !s->esmtp);
+	if (must_sync &&
+	    evbuffer_get_length(bufferevent_get_input(s->bev)) > 0) {
+		struct evbuffer *in = bufferevent_get_input(s->bev);
+		size_t n = evbuffer_get_length(in);
+		const char *peek = (const char *)evbuffer_pullup(in,
+		    n < 100 ? (ssize_t)n : 100);
+		log_msg(LOG_INFO, s->id, "event=pipelining-violation after=%s "
+		    "input=%s", smtp_verb_name(cmd.verb),
+		    log_escape(peek, n, 100));
+		session_reset_tx(s);
+		session_reply_close(s, 554, "5.5.0",
+		    "%s", "Error: SMTP protocol synchronization");
+	}
+}
+
+/* ---- DATA ---- */
+
+static void msg_job_run(struct job *j);
+static void msg_job_done(struct job *j);
+
+/* The end of DATA: answer size and line-ending errors, or queue the message. */
+static void
+data_end(struct smtp_session *s)
+{
+	struct smtp_tx *tx = s->tx;
+
+	evtimer_del(s->data_timer);
+	free(s->cmdline);
+	s->cmdline = xstrdup("DATA");
+	if (tx->too_big) {
+		session_enter(s, S_HELO);
+		session_reset_tx(s);
+		session_reply(s, 552, "5.3.4", "Error: message too big");
+		return;
+	}
+	if (tx->bare != BARE_NONE &&
+	    s->srv->cfg->invalid_line_endings == LINE_ENDINGS_DENY) {
+		enum bare_kind bare = tx->bare;
+		session_enter(s, S_HELO);
+		session_reset_tx(s);
+		session_reply(s, 550, "5.5.2", "Error: bare <%s> received",
+		    bare == BARE_LF ? "LF" : "CR");
+		return;
+	}
+
+	struct msg_job *mj = xcalloc(1, sizeof(*mj));
+	mj->job.run = msg_job_run;
+	mj->job.done = msg_job_done;
+	mj->s = s;
+	mj->srv = s->srv;
+	mj->len = tx->data.len;
+	mj->data = buf_steal(&tx->data);
+	mj->sender = xstrdup(tx->sender.addr);
+	mj->rcpts = tx->rcpts;
+	mj->nrcpts = tx->nrcpts;
+	tx->rcpts = NULL;
+	tx->nrcpts = 0;
+	session_reset_tx(s);
+	session_enter(s, S_BUSY);
+	s->busy = true;
+	bufferevent_disable(s->bev, EV_READ);
+	pool_submit(s->srv->pool, &mj->job);
+}
+
+static void
+data_store(struct smtp_tx *tx, const char *p, size_t n, uint64_t max)
+{
+	tx->data_size += n;
+	if (tx->too_big)
+		return;
+	if (tx->data_size > max) {
+		tx->too_big = true;
+		buf_free(&tx->data);
+		return;
+	}
+	buf_append(&tx->data, p, n);
+}
+
+/*
+ * One piece of message text: a whole line ending in LF (complete), or a
+ * part of a longer line. Only a complete CRLF line that starts where a
+ * CRLF line ended can be the terminator or be dot-stuffed (smtp-robustness
+ * §1.3). Returns true at the end of the message.
+ */
+static bool
+data_piece(struct smtp_session *s, const char *p, size_t n, bool complete)
+{
+	struct smtp_tx *tx = s->tx;
+	const struct config *cfg = s->srv->cfg;
+	bool line_start = tx->line_start;
+	bool crlf = complete && n >= 2 && p[n - 2] == '\r';
+	size_t body = complete ? n - (crlf ? 2 : 1) : n;
+
+	if (complete && crlf && line_start && n == 3 && p[0] == '.')
+		return true;
+	if (complete && !crlf && tx->bare == BARE_NONE)
+		tx->bare = BARE_LF;
+	if (memchr(p, '\r', body) != NULL && tx->bare == BARE_NONE)
+		tx->bare = BARE_CR;
+	tx->line_start = crlf;
+
+	if (line_start && body > 0 && p[0] == '.') {
+		p++;
+		body--;
+		n--;
+	}
+	if (tx->bare != BARE_NONE &&
+	    cfg->invalid_line_endings == LINE_ENDINGS_DENY) {
+		/* The message will be refused: count it, do not keep it. */
+		tx->data_size += n;
+		return false;
+	}
+	if (cfg->invalid_line_endings == LINE_ENDINGS_FIX) {
+		size_t start = 0;
+		for (size_t i = 0; i < body; i++) {
+			if (p[i] != '\r')
+				continue;
+			data_store(tx, p + start, i - start, cfg->max_message_size);
+			data_store(tx, "\r\n", 2, cfg->max_message_size);
+			start = i + 1;
+		}
+		data_store(tx, p + start, body - start, cfg->max_message_size);
+		if (complete)
+			data_store(tx, "\r\n", 2, cfg->max_message_size);
+	} else
+		data_store(tx, p, n, cfg->max_message_size);
+	return false;
+}
+
+/* Consume message text from the input buffer. */
+static void
+data_read(struct smtp_session *s)
+{
+	struct evbuffer *in = bufferevent_get_input(s->bev);
+
+	while (s->state == S_DATA) {
+		size_t avail = evbuffer_get_length(in), eol_len = 0, n;
+		bool complete;
+		struct evbuffer_ptr pos;
+
+		if (avail == 0)
+			return;
+		pos = evbuffer_search_eol(in, NULL, &eol_len, EVBUFFER_EOL_LF);
+		if (pos.pos >= 0 && (size_t)pos.pos + 1 <= DATA_CHUNK) {
+			n = (size_t)pos.pos + 1;
+			complete = true;
+		} else if (avail >= DATA_CHUNK) {
+			n = DATA_CHUNK;
+			complete = false;
+		} else
+			return;		/* wait for the rest of the line */
+		const char *p = (const char *)evbuffer_pullup(in, (ssize_t)n);
+		/* Keep a CR that may start the CRLF of the next piece. */
+		if (!complete && p[n - 1] == '\r')
+			n--;
+		bool end = data_piece(s, p, n, complete);
+		evbuffer_drain(in, n);
+		if (end) {
+			data_end(s);
+			return;
+		}
+	}
+}
+
+/* ---- the worker side of a message ---- */
+
+static char *
+received_header(const struct msg_job *mj, const struct smtp_session *s,
+    const char *id, const char *rcpt)
+{
+	char date[64];
+	time_t now = time(NULL);
+	struct tm tm;
+
+	gmtime_r(&now, &tm);
+	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S +0000", &tm);
+	(void)mj;
+	return xasprintf("Received: from %s (%s)\r\n\tby %s (oobd) with %s id %s"
+	    "\r\n\tfor <%s>; %s\r\n", s->ehlo ? s->ehlo : "unknown", s->ip,
+	    s->srv->cfg->hostname, s->esmtp ? "ESMTP" : "SMTP", id, rcpt, date);
+}
+
+/*
+ * Parse the message once, then treat each recipient as its own message
+ * (KumoMTA's BifurcateAlways batching): its domain's dispositions decide
+ * which decoders run and whether the message is relayed, dropped or
+ * refused (reference §1.2). All records of the transaction are committed
+ * together before the reply.
+ */
+static void
+msg_job_run(struct job *j)
+{
+	struct msg_job *mj = (struct msg_job *)j;
+	struct smtp_session *s = mj->s;
+	struct server *srv = mj->srv;
+	const struct config *cfg = srv->cfg;
+	struct message m;
+	struct buf ids = { 0 };
+	char **lines = NULL;
+	size_t nlines = 0;
+	bool was_report = false, accepted = false;
+	struct classifier *cls = classifier_slot_get(srv->classifier);
+	const struct sockaddr *sa = (const struct sockaddr *)&s->peer;
+	bool relay_hosts = cidr_list_contains(srv->relay_hosts,
+	    srv->nrelay_hosts, sa);
+	const struct domain_entry *sender_entry = NULL;
+
+	message_load(&m, mj->data, mj->len);
+	if (srv->domains != NULL && *domain_of(mj->sender) != '\0')
+		sender_entry = domains_lookup(srv->domains, s->listener->name,
+		    domain_of(mj->sender));
+	bool relay_from = sender_entry != NULL && cidr_list_contains(
+	    sender_entry->relay_from, sender_entry->nrelay_from, sa);
+
+	for (size_t i = 0; i < mj->nrcpts; i++) {
+		const char *rcpt = mj->rcpts[i];
+		const struct domain_entry *e = srv->domains == NULL ? NULL :
+		    domains_lookup(srv->domains, s->listener->name,
+		    domain_of(rcpt));
+		struct ingest_config ic = {
+			.log_arf = e != NULL && disposition_logs(e->log_arf),
+			.log_oob = e != NULL && disposition_logs(e->log_oob),
+			.kumo_strict = cfg->kumo_strict,
+			.nodeid = srv->nodeid,
+			.reception_protocol = "ESMTP",
+			.classifier = cls,
+			.meta_keys = (const char *const *)cfg->meta.v,
+			.nmeta_keys = cfg->meta.n,
+			.header_names = (const char *const *)cfg->headers.v,
+			.nheader_names = cfg->headers.n,
+		};
+		const char *rcpts[1] = { rcpt };
+		struct envelope env = {
+			.sender = mj->sender,
+			.recipients = rcpts,
+			.nrecipients = 1,
+			.peer_name = s->ehlo ? s->ehlo : "",
+			.peer_addr = s->ip,
+			.session_id = s->id,
+			.tls_cipher = s->tls_cipher,
+			.tls_protocol_version = s->tls_version,
+			.tls_peer_subject = (const char *const *)&s->tls_subject,
+			.ntls_peer_subject = s->tls_subject != NULL ? 1 : 0,
+			.conn_meta = s->meta,
+		};
+		char id[33];
+		struct timespec created, now;
+		struct ingest_result res;
+
+		spool_id_new(id, &created);
+		clock_gettime(CLOCK_REALTIME, &now);
+		struct message batch = m;
+		if (cfg->received_header) {
+			char *hdr = received_header(mj, s, id, rcpt);
+			batch.wire_size += strlen(hdr);
+			free(hdr);
+		}
+		ingest_message(&ic, &env, &batch, id, &created, &now, &res);
+		bool relay = relay_hosts || relay_from || (e && e->relay_to);
+		if (res.kind == REPORT_FEEDBACK) {
+			was_report = true;
+			relay = disposition_relays(e->log_arf);
+		} else if (res.kind == REPORT_BOUNCE) {
+			was_report = true;
+			relay = disposition_relays(e->log_oob);
+		}
+		if (relay) {
+			/* Relaying onward is not built yet: the records stand. */
+			log_msg(LOG_WARN, s->id, "event=relay-unavailable id=%s "
+			    "rcpt=%s", id, log_escape(rcpt, strlen(rcpt), 200));
+			accepted = true;
+		}
+		lines = xrealloc(lines, (nlines + res.nrecords) * sizeof(*lines));
+		for (size_t k = 0; k < res.nrecords; k++)
+			lines[nlines++] = record_dump(&res.records[k],
+			    cfg->kumo_strict);
+		buf_printf(&ids, "%s%s", ids.len ? " " : "", id);
+		ingest_result_free(&res);
+	}
+	classifier_unref(cls);
+	message_free(&m);
+
+	if (logfile_commit(srv->log, (const char *const *)lines, nlines) != 0) {
+		int e = errno;
+		mj->code = 451;
+		mj->enhanced = "4.3.0";
+		mj->text = xasprintf("Error: local error writing the log: %s",
+		    strerror(e));
+	} else if (!accepted && !was_report) {
+		mj->code = 550;
+		mj->enhanced = "5.7.1";
+		mj->text = xstrdup("relaying not permitted");
+	} else {
+		mj->code = 250;
+		mj->enhanced = "2.0.0";
+		mj->text = xasprintf("OK ids=%s", ids.data ? ids.data : "");
+	}
+	for (size_t k = 0; k < nlines; k++)
+		free(lines[k]);
+	free(lines);
+	buf_free(&ids);
+}
+
+static void
+msg_job_free(struct msg_job *mj)
+{
+	free(mj->data);
+	free(mj->sender);
+	for (size_t i = 0; i < mj->nrcpts; i++)
+		free(mj->rcpts[i]);
+	free(mj->rcpts);
+	free(mj->text);
+	free(mj);
+}
+
+static void
+msg_job_done(struct job *j)
+{
+	struct msg_job *mj = (struct msg_job *)j;
+	struct smtp_session *s = mj->s;
+
+	s->busy = false;
+	if (s->gone) {
+		msg_job_free(mj);
+		session_free(s);
+		return;
+	}
+	log_msg(LOG_INFO, s->id, "event=message code=%d %s", mj->code,
+	    mj->code == 250 ? mj->text : "");
+	session_enter(s, S_HELO);
+	session_reply(s, mj->code, mj->enhanced, "%s", mj->text);
+	msg_job_free(mj);
+	if (s->state != S_CLOSING) {
+		bufferevent_enable(s->bev, EV_READ);
+		session_process(s);
+	}
+}
+
+/* ---- input ---- */
+
+/*
+ * Process whatever complete input there is. Command lines end only in
+ * CRLF; a bare LF, a CR inside, a NUL or an over-long line ends the
+ * session, because the command boundary is then unknown.
+ */
+static void
+session_process(struct smtp_session *s)
+{
+	struct evbuffer *in = bufferevent_get_input(s->bev);
+	const struct config *cfg = s->srv->cfg;
+
+	while (!s->gone && s->state != S_CLOSING && s->state != S_BUSY) {
+		if (s->state == S_DATA) {
+			data_read(s);
+			if (s->state == S_DATA)
+				return;
+			continue;
+		}
+		size_t avail = evbuffer_get_length(in), eol_len = 0;
+		if (avail == 0)
+			return;
+		struct evbuffer_ptr pos = evbuffer_search_eol(in, NULL, &eol_len,
+		    EVBUFFER_EOL_LF);
+		if (pos.pos < 0) {
+			if (avail > cfg->max_line_length)
+				session_reply_close(s, 500, "5.5.2", "%s",
+				    "Error: line too long");
+			return;
+		}
+		size_t n = (size_t)pos.pos + 1;
+		if (n > cfg->max_line_length) {
+			session_reply_close(s, 500, "5.5.2", "%s",
+			    "Error: line too long");
+			return;
+		}
+		char *line = xmalloc(n + 1);
+		evbuffer_remove(in, line, n);
+		line[n] = '\0';
+		if (n < 2 || line[n - 2] != '\r') {
+			free(line);
+			session_reply_close(s, 550, "5.5.2", "%s",
+			    "Error: bare <LF> received");
+			return;
+		}
+		line[n - 2] = '\0';
+		if (memchr(line, '\r', n - 2) != NULL) {
+			free(line);
+			session_reply_close(s, 500, "5.5.2", "%s",
+			    "Error: bare <CR> received");
+			return;
+		}
+		if (strlen(line) != n - 2) {
+			free(line);
+			session_reply_close(s, 500, "5.5.2", "%s",
+			    "Error: NUL character in command");
+			return;
+		}
+		if (!utf8_valid(line, n - 2)) {
+			free(s->cmdline);
+			s->cmdline = utf8_lossy(line, n - 2);
+			free(line);
+			session_reply(s, 500, "5.5.2", "Error: bad UTF-8 syntax");
+			continue;
+		}
+		session_command(s, line);
+		free(line);
+	}
+}
+
+static void
+read_cb(struct bufferevent *bev, void *arg)
+{
+	(void)bev;
+	session_process(arg);
+}
+
+static void
+write_cb(struct bufferevent *bev, void *arg)
+{
+	struct smtp_session *s = arg;
+
+	(void)bev;
+	if (s->state == S_CLOSING && !s->busy)
+		session_free(s);
+}
+
+static void
+event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct smtp_session *s = arg;
+
+	(void)bev;
+	if ((what & BEV_EVENT_CONNECTED) && s->handshaking) {
+		tls_established(s);
+		return;
+	}
+	if (s->handshaking && (what & (BEV_EVENT_TIMEOUT | BEV_EVENT_ERROR |
+	    BEV_EVENT_EOF))) {
+		log_msg(LOG_INFO, s->id, "event=tls-failed%s",
+		    (what & BEV_EVENT_TIMEOUT) ? " reason=timeout" : "");
+		session_free(s);
+		return;
+	}
+	if ((what & BEV_EVENT_TIMEOUT) && (what & BEV_EVENT_READING) &&
+	    s->state != S_CLOSING) {
+		log_msg(LOG_INFO, s->id, "event=timeout phase=%s",
+		    state_names[s->state]);
+		session_reply_close(s, 421, "4.4.2", "%s Error: timeout exceeded",
+		    s->srv->cfg->hostname);
+		return;
+	}
+	log_msg(LOG_INFO, s->id, "event=disconnect state=%s%s",
+	    state_names[s->state], (what & BEV_EVENT_ERROR) ? " reason=error" : "");
+	session_free(s);
+}
+
+/* ---- life cycle ---- */
+
+/*
+ * Release the connection; the session itself lives on while a worker
+ * job still points at it, and is freed when that job is done.
+ */
+static void
+session_free(struct smtp_session *s)
+{
+	if (!s->gone) {
+		s->gone = true;
+		bufferevent_free(s->bev);
+		s->bev = NULL;
+		if (s->counted)
+			server_conn_del(s->srv, s->ip);
+		s->counted = false;
+	}
+	if (s->busy)
+		return;
+	if (s->prev != NULL)
+		s->prev->next = s->next;
+	else
+		s->srv->sessions = s->next;
+	if (s->next != NULL)
+		s->next->prev = s->prev;
+	event_free(s->data_timer);
+	tx_free(s->tx);
+	free(s->ehlo);
+	free(s->cmdline);
+	free(s->tls_cipher);
+	free(s->tls_version);
+	free(s->tls_subject);
+	json_decref(s->meta);
+	free(s);
+}
+
+void
+smtp_session_start(struct server *srv, struct listener *l, evutil_socket_t fd,
+    const struct sockaddr *peer, int peerlen)
+{
+	struct smtp_session *s = xcalloc(1, sizeof(*s));
+	const struct config *cfg = srv->cfg;
+	struct timeval idle;
+	const char *why = NULL;
+
+	s->srv = srv;
+	s->listener = l;
+	uuid4_new(s->id);
+	memcpy(&s->peer, peer, (size_t)peerlen < sizeof(s->peer) ?
+	    (size_t)peerlen : sizeof(s->peer));
+	if (peer->sa_family == AF_INET) {
+		const struct sockaddr_in *sin = (const struct sockaddr_in *)peer;
+		inet_ntop(AF_INET, &sin->sin_addr, s->ip, sizeof(s->ip));
+		s->port = ntohs(sin->sin_port);
+	} else if (peer->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *sin6 =
+		    (const struct sockaddr_in6 *)peer;
+		inet_ntop(AF_INET6, &sin6->sin6_addr, s->ip, sizeof(s->ip));
+		s->port = ntohs(sin6->sin6_port);
+	} else
+		strcpy(s->ip, "0.0.0.0");
+	s->bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (s->bev == NULL) {
+		evutil_closesocket(fd);
+		free(s);
+		return;
+	}
+	s->data_timer = evtimer_new(srv->base, data_timeout, s);
+	s->next = srv->sessions;
+	if (s->next != NULL)
+		s->next->prev = s;
+	srv->sessions = s;
+	s->meta = json_object();
+	json_object_set_new(s->meta, "reception_protocol", json_string("ESMTP"));
+	char *from = s->peer.ss_family == AF_INET6 ?
+	    xasprintf("[%s]:%d", s->ip, s->port) : xasprintf("%s:%d", s->ip, s->port);
+	json_object_set_new(s->meta, "received_from", json_string(from));
+	free(from);
+	json_object_set_new(s->meta, "received_via", json_string(l->name));
+	json_object_set_new(s->meta, "hostname", json_string(cfg->hostname));
+	bufferevent_setcb(s->bev, read_cb, write_cb, event_cb, s);
+	idle.tv_sec = (time_t)cfg->idle_timeout;
+	idle.tv_usec = (suseconds_t)((cfg->idle_timeout - (double)idle.tv_sec) * 1e6);
+	bufferevent_set_timeouts(s->bev, &idle, &idle);
+	/* Bound what one client can make us buffer. */
+	bufferevent_setwatermark(s->bev, EV_READ, 0,
+	    cfg->max_line_length > DATA_CHUNK ? cfg->max_line_length * 2 :
+	    DATA_CHUNK * 2);
+	log_msg(LOG_INFO, s->id, "event=connect addr=%s port=%d via=%s", s->ip,
+	    s->port, l->name);
+
+	if (!server_conn_add(srv, s->ip, &why)) {
+		session_reply_close(s, 421, "4.7.0", "%s", why);
+		return;
+	}
+	s->counted = true;
+	session_enter(s, S_INIT);
+	session_reply(s, 220, NULL, "%s %s", cfg->hostname, cfg->banner);
+	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
+}
+
+void
+smtp_session_free_all(struct server *srv)
+{
+	while (srv->sessions != NULL) {
+		srv->sessions->busy = false;
+		session_free(srv->sessions);
+	}
+}
