@@ -41,6 +41,26 @@ const char *classifier_classify_line(const struct classifier *c,
 size_t	 classifier_rule_count(const struct classifier *c);
 
 /*
+ * The index in load order of the first rule matching an already formed
+ * subject, or -1 when none does. Uncached. For tests and diagnostics (which
+ * rule decided, whether a rule can ever win).
+ */
+long	 classifier_match_index(const struct classifier *c, const char *line,
+	    size_t len);
+/*
+ * Rule i in load order: its label, pattern text and file (any pointer may
+ * be NULL). The strings live as long as c. 0, or -1 when i is out of range.
+ */
+int	 classifier_rule_info(const struct classifier *c, size_t i,
+	    const char **label, const char **pattern, const char **file);
+/*
+ * Size the result cache (entries, rounded up to a power of two; 0 turns it
+ * off; 1024 after classifier_load). Call before c is shared between
+ * threads: it is not synchronised with classification.
+ */
+void	 classifier_set_cache_size(struct classifier *c, size_t entries);
+
+/*
  * A slot holding the current classifier, swapped atomically on reload.
  * Readers take a reference with classifier_slot_get() and release it with
  * classifier_unref() when done, so a reload never frees a classifier that

@@ -52,8 +52,12 @@ printable(const char *s)
 	bool cut = n > max;
 	char *out;
 
-	if (cut)
+	if (cut) {
+		/* Cut between UTF-8 sequences, not inside one. */
 		n = max;
+		while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
+			n--;
+	}
 	out = xmalloc(n + 4);
 	for (size_t i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)s[i];

@@ -68,7 +68,7 @@ struct domain_entry {
 	bool	 relay_to;
 	struct cidr *relay_from;
 	size_t	 nrelay_from;
-	char	**relay_from_authz;	/* accepted for compatibility */
+	char	**relay_from_authz;	/* see domain_entry_relay_from_allowed */
 	size_t	 nrelay_from_authz;
 	char	*relay_host;		/* oobd: "[192.0.2.1]:25", "host:port" */
 };
@@ -99,9 +99,11 @@ int	 relay_host_parse(const char *s, char **hostp, unsigned *portp,
 /*
  * Load listener-domain files in order (".toml" as TOML, any other name as
  * JSON, as KumoMTA's listener_domains.lua). Entries for the same
- * (listener, domain) merge key by key, later files overwriting. Every
- * problem is added to errs as "file: key: reason" and NULL is returned
- * when there was any.
+ * (listener, domain) merge key by key, later files overwriting (within a
+ * file, top-level entries after the listener table). Listener keys must be
+ * "*" or an address and port, and are compared in the form inet_ntop gives
+ * ("[2001:db8::1]:25"). Every problem is added to errs as
+ * "file: key: reason" and NULL is returned when there was any.
  */
 struct domains *domains_load(const char *const *files, size_t nfiles,
 	    struct errors *errs);
@@ -124,7 +126,8 @@ size_t	 domains_add_tree(struct domains *d, const struct json_t *root,
  * formats the local socket address), or NULL: the listener's own map, then
  * the "*" listener's map, then the "*" listener's literal "*" entry; first
  * hit wins. Labels are walked from the right, exact before "*", without
- * backtracking. Domain names compare without regard to case.
+ * backtracking. Domain names compare without regard to (ASCII) case, and
+ * one trailing dot is ignored, in the query and in the files' keys.
  */
 const struct domain_entry *domains_lookup(const struct domains *d,
 	    const char *listener, const char *domain);

@@ -1,4 +1,688 @@
-/* STUB: replaced by the real implementation. */
+/*
+ * dsn.c - RFC 3464 delivery status notifications (and RFC 6533 global
+ * DSNs): one struct bounce per per-recipient group.
+ *
+ * For a clean DSN the values are exactly KumoMTA's (reference §2.1-2.3).
+ * KumoMTA drops the whole report on harmless defects; here each defect is
+ * repaired to the value KumoMTA would have given for the clean message:
+ * a repeated field keeps its first value, an Action is read
+ * case-insensitively up to its first word, a weekday that does not match
+ * its date is ignored, a missing or malformed Status is recovered from the
+ * Diagnostic-Code or the Action, a bad date counts as absent, and a group
+ * with no recipient is skipped rather than failing the others.
+ */
 #include "config.h"
+
+#include <gmime/gmime.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "datetime.h"
 #include "dsn.h"
-int dsn_decode(const struct message *m, struct report *r) { (void)m; (void)r; return 0; }
+#include "fields.h"
+#include "kumoref.h"
+#include "message.h"
+#include "util.h"
+
+/* Far beyond any real DSN; bounds the records one message can produce. */
+#define DSN_MAX_RECIPIENTS	10000
+
+/*
+ * utf8_lossy() that is safe for an empty string: util.c's version leaves
+ * the result unterminated when n is 0.
+ */
+static char *
+lossy(const char *s, size_t n)
+{
+	return n == 0 ? xstrdup("") : utf8_lossy(s, n);
+}
+
+static bool
+is_digit(char c)
+{
+	return c >= '0' && c <= '9';
+}
+
+static bool
+is_alnum(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || is_digit(c);
+}
+
+static bool
+is_atext(unsigned char c)
+{
+	if (c >= 0x80)		/* SMTPUTF8 */
+		return true;
+	if (is_alnum((char)c))
+		return true;
+	return c != '\0' && strchr("!#$%&'*+-/=?^_`{|}~", c) != NULL;
+}
+
+/*
+ * Parse an unsigned decimal the way Rust's str::parse does (an optional
+ * '+', then only digits) into *out if it is at most max.
+ */
+static bool
+parse_uint(const char *s, size_t n, unsigned long max, unsigned long *out)
+{
+	unsigned long v = 0;
+
+	if (n > 0 && s[0] == '+') {
+		s++;
+		n--;
+	}
+	if (n == 0)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		if (!is_digit(s[i]))
+			return false;
+		v = v * 10 + (unsigned long)(s[i] - '0');
+		if (v > max)
+			return false;
+	}
+	*out = v;
+	return true;
+}
+
+/*
+ * KumoMTA's Status syntax: the first space-separated token is
+ * class.subject.detail (class a u8, the others u16, extra dotted parts
+ * ignored); the remaining text is the comment.
+ */
+static bool
+parse_status(const char *s, struct bounce *b)
+{
+	const char *sp = strchr(s, ' ');
+	size_t toklen = sp != NULL ? (size_t)(sp - s) : strlen(s);
+	unsigned long v[3];
+	const char *p = s, *end = s + toklen;
+
+	for (int i = 0; i < 3; i++) {
+		const char *dot = memchr(p, '.', (size_t)(end - p));
+		const char *e = dot != NULL ? dot : end;
+		unsigned long max = i == 0 ? 255 : 65535;
+		if (!parse_uint(p, (size_t)(e - p), max, &v[i]))
+			return false;
+		if (i < 2 && dot == NULL)
+			return false;
+		p = dot != NULL ? dot + 1 : end;
+	}
+	b->has_status = true;
+	b->cls = (unsigned)v[0];
+	b->subject = (unsigned)v[1];
+	b->detail = (unsigned)v[2];
+	if (sp != NULL && sp[1] != '\0')
+		b->status_comment = xstrdup(sp + 1);
+	return true;
+}
+
+/*
+ * Find the first enhanced status code (2, 4 or 5, then two 1-3 digit
+ * parts) standing as its own token in s. Returns a pointer to it and its
+ * length in *lenp, or NULL.
+ */
+static const char *
+find_enhanced(const char *s, size_t *lenp)
+{
+	for (const char *p = s; *p != '\0'; p++) {
+		if (*p != '2' && *p != '4' && *p != '5')
+			continue;
+		if (p > s && (is_alnum(p[-1]) || p[-1] == '.'))
+			continue;
+		const char *q = p + 1;
+		int parts = 0;
+		while (parts < 2 && *q == '.') {
+			int n = 0;
+			while (n < 4 && is_digit(q[1 + n]))
+				n++;
+			if (n == 0 || n > 3)
+				break;
+			q += 1 + n;
+			parts++;
+		}
+		if (parts != 2 || is_alnum(*q) || (*q == '.' && is_digit(q[1])))
+			continue;
+		*lenp = (size_t)(q - p);
+		return p;
+	}
+	return NULL;
+}
+
+/* The first standalone 2xx-5xx reply code in s, or 0. */
+static int
+find_reply_code(const char *s)
+{
+	for (const char *p = s; *p != '\0'; p++) {
+		if (p > s && p[-1] != ' ')
+			continue;
+		if (*p < '2' || *p > '5' || !is_digit(p[1]) || !is_digit(p[2]))
+			continue;
+		if (p[3] == '\0' || p[3] == ' ' || p[3] == '-')
+			return (*p - '0') * 100 + (p[1] - '0') * 10 +
+			    (p[2] - '0');
+	}
+	return 0;
+}
+
+static void
+set_status(struct bounce *b, unsigned cls, unsigned subject, unsigned detail)
+{
+	b->has_status = true;
+	b->cls = cls;
+	b->subject = subject;
+	b->detail = detail;
+}
+
+/* Status from a text holding a dotted code somewhere: "550 5.1.1 text". */
+static bool
+status_from_text(const char *s, struct bounce *b, bool comment)
+{
+	size_t n;
+	const char *p = find_enhanced(s, &n);
+	struct bounce tmp;
+
+	if (p == NULL)
+		return false;
+	char *code = xstrndup(p, n);
+	memset(&tmp, 0, sizeof(tmp));
+	bool ok = parse_status(code, &tmp);
+	free(code);
+	if (!ok)
+		return false;
+	set_status(b, tmp.cls, tmp.subject, tmp.detail);
+	const char *rest = p + n;
+	while (*rest == ' ')
+		rest++;
+	if (comment && *rest != '\0')
+		b->status_comment = xstrdup(rest);
+	return true;
+}
+
+/*
+ * A Status for a group that has none: the Diagnostic-Code's enhanced code,
+ * else the class of its reply code, else what the Action implies.
+ */
+static void
+derive_status(struct bounce *b, const char *diag_text)
+{
+	b->status_derived = true;
+	if (diag_text != NULL) {
+		if (status_from_text(diag_text, b, false))
+			return;
+		int code = find_reply_code(diag_text);
+		if (code >= 400) {
+			set_status(b, (unsigned)code / 100, 0, 0);
+			return;
+		}
+		if (code >= 200 && code < 300) {
+			set_status(b, 2, 0, 0);
+			return;
+		}
+	}
+	if (b->action == NULL)
+		b->status_derived = false;
+	else if (strcmp(b->action, "failed") == 0)
+		set_status(b, 5, 0, 0);
+	else if (strcmp(b->action, "delayed") == 0)
+		set_status(b, 4, 0, 0);
+	else if (strcmp(b->action, "delivered") == 0 ||
+	    strcmp(b->action, "relayed") == 0 ||
+	    strcmp(b->action, "expanded") == 0)
+		set_status(b, 2, 0, 0);
+	else
+		b->status_derived = false;
+}
+
+/* "Failed (comment)" -> "failed". */
+static char *
+action_word(const char *s)
+{
+	size_t n = 0;
+
+	while (s[n] != '\0' && s[n] != ' ' && s[n] != '(' && s[n] != ';')
+		n++;
+	return str_lower(xstrndup(s, n));
+}
+
+/* Length of a dot-string local part or domain atom run at p. */
+static size_t
+span_atext(const char *p)
+{
+	size_t n = 0;
+
+	while (is_atext((unsigned char)p[n]))
+		n++;
+	return n;
+}
+
+/* dot-string: atom *("." atom). Returns its length, 0 if none. */
+static size_t
+span_dot_string(const char *p)
+{
+	size_t n = span_atext(p);
+
+	if (n == 0)
+		return 0;
+	while (p[n] == '.') {
+		size_t m = span_atext(p + n + 1);
+		if (m == 0)
+			return 0;
+		n += 1 + m;
+	}
+	return n;
+}
+
+/* quoted-string of RFC 5321 (UTF-8 allowed). Returns its length, 0 if none. */
+static size_t
+span_quoted(const char *p)
+{
+	size_t n = 1;
+
+	if (p[0] != '"')
+		return 0;
+	for (;;) {
+		unsigned char c = (unsigned char)p[n];
+		if (c == '"')
+			return n + 1;
+		if (c == '\\') {
+			unsigned char e = (unsigned char)p[n + 1];
+			if (e < 0x20 || e > 0x7e)
+				return 0;
+			n += 2;
+		} else if ((c >= 0x20 && c <= 0x7e) || c >= 0x80)
+			n++;
+		else
+			return 0;
+	}
+}
+
+static bool
+is_letdig(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	    is_digit((char)c) || c >= 0x80;
+}
+
+/* Domain name or address literal. Returns its length, 0 if none. */
+static size_t
+span_domain(const char *p)
+{
+	size_t n = 0;
+
+	if (p[0] == '[') {
+		n = 1;
+		while (p[n] != '\0' && p[n] != ']' && p[n] != '[' &&
+		    p[n] != '\\' && (unsigned char)p[n] > ' ')
+			n++;
+		if (n == 1 || p[n] != ']')
+			return 0;
+		return n + 1;
+	}
+	for (;;) {
+		size_t m = 0;
+		if (!is_letdig((unsigned char)p[n]))
+			return 0;
+		while (is_letdig((unsigned char)p[n + m]) || p[n + m] == '-')
+			m++;
+		n += m;
+		if (p[n] != '.' || !is_letdig((unsigned char)p[n + 1]))
+			return n;
+		n++;
+	}
+}
+
+/*
+ * Parse s as KumoMTA's EnvelopeAddress (an SMTP path or a bare mailbox)
+ * and return it as "local@domain": no brackets, the source route dropped,
+ * a quoted local part kept as written. "<>" gives "" and "Postmaster"
+ * "Postmaster". NULL when s is not an address.
+ */
+static char *
+envelope_address(const char *s)
+{
+	const char *p = s;
+	bool bracket = false;
+
+	if (str_ieq(s, "<>"))
+		return xstrdup("");
+	if (str_ieq(s, "<postmaster>") || str_ieq(s, "postmaster"))
+		return xstrdup("Postmaster");
+	if (*p == '<') {
+		bracket = true;
+		p++;
+		if (*p == '@') {
+			/* A-d-l: "@a,@b:" */
+			for (;;) {
+				size_t n = span_domain(p + 1);
+				if (n == 0 || p[1] == '[')
+					return NULL;
+				p += 1 + n;
+				if (*p == ':') {
+					p++;
+					break;
+				}
+				if (p[0] != ',' || p[1] != '@')
+					return NULL;
+				p++;
+			}
+		}
+	}
+	const char *local = p;
+	size_t ln = *p == '"' ? span_quoted(p) : span_dot_string(p);
+	if (ln == 0 || p[ln] != '@')
+		return NULL;
+	p += ln + 1;
+	const char *domain = p;
+	size_t dn = span_domain(p);
+	if (dn == 0)
+		return NULL;
+	p += dn;
+	if (bracket && *p++ != '>')
+		return NULL;
+	if (*p != '\0')
+		return NULL;
+	return xasprintf("%.*s@%.*s", (int)ln, local, (int)dn, domain);
+}
+
+/*
+ * The address of a Final- or Original-Recipient value "type; addr": for
+ * rfc822 (any case) the parsed envelope address, else the trimmed text.
+ * An rfc822 address that does not parse, or a value with no type, keeps
+ * its text without surrounding angle brackets.
+ */
+static char *
+recipient_address(const char *value)
+{
+	char *type, *addr, *out;
+
+	if (!split_typed(value, &type, &addr)) {
+		type = xstrdup("rfc822");
+		addr = xstrdup(value);
+	}
+	bool rfc822 = str_ieq(type, "rfc822");
+	size_t n = strlen(addr);
+	if (rfc822 && (out = envelope_address(addr)) != NULL)
+		goto done;
+	if (rfc822 && n >= 2 && addr[0] == '<' && addr[n - 1] == '>')
+		out = str_trim_dup(addr + 1, n - 2);
+	else
+		out = xstrdup(addr);
+done:
+	free(type);
+	free(addr);
+	return out;
+}
+
+/* The name part of "type; name", or the whole value when there is no type. */
+static char *
+typed_name(const char *value)
+{
+	char *type, *name;
+
+	if (!split_typed(value, &type, &name))
+		return str_trim_dup(value, strlen(value));
+	free(type);
+	return name;
+}
+
+/*
+ * Add a bounce for one per-recipient group. Returns false (r untouched)
+ * when the group names no recipient.
+ */
+static bool
+decode_recipient(const struct fieldblock *fb, const char *reporting_mta,
+    struct report *r)
+{
+	const struct field *orig = fields_get(fb, "original-recipient");
+	const struct field *final = fields_get(fb, "final-recipient");
+	const struct field *f;
+	char *dtype = NULL, *dtext = NULL;
+	struct bounce *b;
+
+	if (orig == NULL && final == NULL)
+		return false;
+	b = report_add_bounce(r);
+	if (final != NULL)
+		b->final_recipient = xstrdup(final->value);
+	if (orig != NULL)
+		b->original_recipient = xstrdup(orig->value);
+	b->recipient = recipient_address(orig != NULL ? orig->value :
+	    final->value);
+	b->reporting_mta = xstrdup(reporting_mta);
+	if ((f = fields_get(fb, "action")) != NULL && f->value[0] != '\0')
+		b->action = action_word(f->value);
+	if ((f = fields_get(fb, "remote-mta")) != NULL)
+		b->remote_mta = typed_name(f->value);
+
+	if ((f = fields_get(fb, "diagnostic-code")) != NULL) {
+		if (!split_typed(f->value, &dtype, &dtext))
+			dtext = xstrdup(f->value);
+		b->diagnostic_type = dtype != NULL ? xstrdup(dtype) : NULL;
+	}
+	if (dtype != NULL && str_ieq(dtype, "smtp")) {
+		const char *sp = strchr(dtext, ' ');
+		unsigned long code;
+		free(b->content);
+		if (sp != NULL && parse_uint(dtext, (size_t)(sp - dtext), 65535,
+		    &code)) {
+			b->code = (int)code;
+			b->content = xstrdup(sp + 1);
+		} else
+			b->content = xstrdup(dtext);
+	}
+
+	f = fields_get(fb, "status");
+	if (f == NULL || (!parse_status(f->value, b) &&
+	    !status_from_text(f->value, b, true)))
+		derive_status(b, dtext);
+	/* No Action at all: the status class says what happened. */
+	if (b->action == NULL && b->has_status)
+		b->action = xstrdup(b->cls == 5 ? "failed" :
+		    b->cls == 4 ? "delayed" : "delivered");
+
+	if ((f = fields_get(fb, "last-attempt-date")) != NULL) {
+		time_t t;
+		bool wday_ok;
+		if (rfc2822_date(f->value, &t, &wday_ok) == 0) {
+			b->has_last_attempt = true;
+			b->last_attempt.tv_sec = t;
+			b->last_attempt.tv_nsec = 0;
+		}
+	}
+	free(dtype);
+	free(dtext);
+	return true;
+}
+
+/* The media type of a raw entity's Content-Type, lowercased; NULL if none. */
+static char *
+raw_content_type(const struct fieldblock *fb)
+{
+	const struct field *f = fields_get(fb, "content-type");
+
+	if (f == NULL)
+		return NULL;
+	size_t n = strcspn(f->value, ";");
+	return str_lower(str_trim_dup(f->value, n));
+}
+
+/* Whether a raw entity's Content-Transfer-Encoding changes its bytes. */
+static bool
+raw_is_encoded(const struct fieldblock *fb)
+{
+	const struct field *f = fields_get(fb, "content-transfer-encoding");
+
+	return f != NULL && !str_ieq(f->value, "7bit") &&
+	    !str_ieq(f->value, "8bit") && !str_ieq(f->value, "binary") &&
+	    f->value[0] != '\0';
+}
+
+/*
+ * The X-KumoRef trace of the returned message: every direct child that
+ * carries it (message/rfc822 or message/global: the headers of its body;
+ * text/rfc822-headers or message/global-headers: the body itself) is
+ * scanned, and the last one that decodes wins. Raw spans are used so the
+ * header block is byte-exact; an encoded part is decoded by GMime when its
+ * GMime counterpart can be matched by position.
+ */
+static json_t *
+returned_trace(const struct message *m, GMimeMultipart *mp)
+{
+	struct raw_entity *kids;
+	size_t nkids = message_children(m, &kids);
+	int ngm = g_mime_multipart_get_count(mp);
+	json_t *trace = NULL;
+
+	for (size_t i = 0; i < nkids; i++) {
+		struct fieldblock fb;
+		char *ct, *decoded = NULL;
+		const char *body = kids[i].body;
+		size_t blen = kids[i].body_len;
+
+		if (fields_parse(kids[i].headers, kids[i].headers_len,
+		    &fb) != 0)
+			continue;
+		ct = raw_content_type(&fb);
+		bool whole = ct != NULL && (strcmp(ct, "message/rfc822") == 0 ||
+		    strcmp(ct, "message/global") == 0);
+		bool headers = ct != NULL &&
+		    (strcmp(ct, "text/rfc822-headers") == 0 ||
+		    strcmp(ct, "message/global-headers") == 0);
+		bool encoded = raw_is_encoded(&fb);
+		free(ct);
+		fields_free(&fb);
+		if (!whole && !headers)
+			continue;
+		if (encoded) {
+			if (ngm < 0 || (size_t)ngm != nkids)
+				continue;
+			GMimeObject *o = g_mime_multipart_get_part(mp, (int)i);
+			if (o == NULL || !GMIME_IS_PART(o) ||
+			    (decoded = mime_part_decoded(o, &blen)) == NULL)
+				continue;
+			body = decoded;
+		}
+		if (whole) {
+			struct raw_entity inner;
+			raw_entity_split(body, blen, &inner);
+			body = inner.headers;
+			blen = inner.headers_len;
+		}
+		json_t *t = kumoref_scan_headers(body, blen);
+		if (t != NULL) {
+			if (trace != NULL)
+				json_decref(trace);
+			trace = t;
+		}
+		free(decoded);
+	}
+	free(kids);
+	return trace;
+}
+
+/* The delivery-status text: decoded, valid UTF-8, LF line ends, trimmed. */
+static char *
+status_text(GMimeObject *part)
+{
+	size_t len = 0, o = 0;
+	char *raw = mime_part_decoded(part, &len);
+	char *text;
+
+	if (raw == NULL)
+		return xstrdup("");
+	text = lossy(raw, len);
+	free(raw);
+	for (size_t i = 0; text[i] != '\0'; i++) {
+		if (text[i] == '\r' && text[i + 1] == '\n')
+			continue;
+		text[o++] = text[i];
+	}
+	text[o] = '\0';
+	char *trimmed = str_trim_dup(text, o);
+	free(text);
+	return trimmed;
+}
+
+int
+dsn_decode(const struct message *m, struct report *r)
+{
+	GMimeObject *top, *ds = NULL;
+	GMimeMultipart *mp;
+	bool global = false;
+
+	if (m->mime == NULL)
+		return 0;
+	top = g_mime_message_get_mime_part(m->mime);
+	if (top == NULL || !GMIME_IS_MULTIPART(top) ||
+	    !mime_is(top, "multipart", "report"))
+		return 0;
+	mp = GMIME_MULTIPART(top);
+	int count = g_mime_multipart_get_count(mp);
+	for (int i = 0; i < count && ds == NULL; i++) {
+		GMimeObject *o = g_mime_multipart_get_part(mp, i);
+		if (mime_is(o, "message", "delivery-status"))
+			ds = o;
+		else if (mime_is(o, "message", "global-delivery-status")) {
+			ds = o;
+			global = true;
+		}
+	}
+	if (ds == NULL)
+		return 0;
+
+	r->kind = REPORT_BOUNCE;
+	r->decoder = global ? "rfc6533" : "rfc3464";
+
+	char *text = status_text(ds);
+	struct span *groups;
+	size_t ngroups = fields_split_groups(text, strlen(text), &groups);
+	struct fieldblock per_message;
+	char *reporting_mta = NULL;
+	size_t first = 1;
+	int rc = 1;
+
+	if (ngroups == 0) {
+		rc = -1;
+		goto done;
+	}
+	if (fields_parse(groups[0].p, groups[0].n, &per_message) == 0) {
+		const struct field *f;
+		if ((f = fields_get(&per_message, "reporting-mta")) != NULL)
+			reporting_mta = typed_name(f->value);
+		/*
+		 * Some MTAs omit the blank line after the per-message fields:
+		 * a first group that names a recipient is one as well.
+		 */
+		if (fields_get(&per_message, "final-recipient") != NULL ||
+		    fields_get(&per_message, "original-recipient") != NULL)
+			first = 0;
+		fields_free(&per_message);
+	} else if (ngroups == 1) {
+		rc = -1;
+		goto done;
+	}
+	if (reporting_mta == NULL)
+		reporting_mta = xstrdup("");
+
+	for (size_t i = first; i < ngroups; i++) {
+		struct fieldblock fb;
+		if (r->nbounces >= DSN_MAX_RECIPIENTS)
+			break;
+		if (fields_parse(groups[i].p, groups[i].n, &fb) != 0)
+			continue;
+		decode_recipient(&fb, reporting_mta, r);
+		fields_free(&fb);
+	}
+	/* Recipient groups that all failed: nothing sensible to report. */
+	if (r->nbounces == 0 && ngroups > 1)
+		rc = -1;
+	else
+		r->trace = returned_trace(m, mp);
+
+done:
+	free(reporting_mta);
+	free(groups);
+	free(text);
+	return rc;
+}

@@ -102,6 +102,93 @@ capture_meta(const struct ingest_config *cfg, json_t *conn_meta)
 }
 
 /*
+ * A header's value as one line: each fold (CRLF or LF and the whitespace
+ * after it) becomes one space, then RFC 2047 words are decoded. The caller
+ * frees the result.
+ */
+static char *
+header_line_value(GMimeHeader *h)
+{
+	const char *raw = g_mime_header_get_raw_value(h);
+	const char *value = g_mime_header_get_value(h);
+
+	if (raw == NULL || strchr(raw, '\n') == NULL)
+		return xstrdup(value != NULL ? value : "");
+	struct buf b = { 0 };
+	const char *p = raw;
+	while (*p == ' ' || *p == '\t')
+		p++;
+	for (; *p != '\0'; p++) {
+		if (*p == '\r' && p[1] == '\n')
+			continue;
+		if (*p == '\n') {
+			while (b.len > 0 && (b.data[b.len - 1] == ' ' ||
+			    b.data[b.len - 1] == '\t'))
+				b.len--;
+			while (p[1] == ' ' || p[1] == '\t')
+				p++;
+			if (p[1] != '\0' && p[1] != '\r' && p[1] != '\n')
+				buf_putc(&b, ' ');
+			continue;
+		}
+		buf_putc(&b, *p);
+	}
+	if (b.data == NULL)
+		return xstrdup("");
+	b.data[b.len] = '\0';
+	char *decoded = g_mime_utils_header_decode_text(NULL, b.data);
+	char *out = xstrdup(decoded != NULL ? decoded : b.data);
+	g_free(decoded);
+	buf_free(&b);
+	return out;
+}
+
+/*
+ * The logger's headers from the message: names compared without regard to
+ * case, keys spelled as at their first occurrence, a repeated header
+ * becoming an array.
+ */
+static int
+header_offset_cmp(const void *a, const void *b)
+{
+	gint64 x = g_mime_header_get_offset(*(GMimeHeader *const *)a);
+	gint64 y = g_mime_header_get_offset(*(GMimeHeader *const *)b);
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * The message's top-level header fields in the order they were received.
+ * GMime keeps the Content-* fields on the top MIME part rather than on the
+ * message, so the two lists are merged by stream offset. The caller frees
+ * the array (not the headers); *n receives its length.
+ */
+static GMimeHeader **
+top_headers(const struct message *m, size_t *n)
+{
+	GMimeHeaderList *lists[2];
+	GMimeObject *part = g_mime_message_get_mime_part(m->mime);
+	size_t total = 0, k = 0;
+
+	lists[0] = g_mime_object_get_header_list(GMIME_OBJECT(m->mime));
+	lists[1] = part != NULL ? g_mime_object_get_header_list(part) : NULL;
+	for (int l = 0; l < 2; l++)
+		if (lists[l] != NULL)
+			total += (size_t)g_mime_header_list_get_count(lists[l]);
+	GMimeHeader **v = xcalloc(total + 1, sizeof(*v));
+	for (int l = 0; l < 2; l++) {
+		if (lists[l] == NULL)
+			continue;
+		int count = g_mime_header_list_get_count(lists[l]);
+		for (int i = 0; i < count; i++)
+			v[k++] = g_mime_header_list_get_header_at(lists[l], i);
+	}
+	qsort(v, k, sizeof(*v), header_offset_cmp);
+	*n = k;
+	return v;
+}
+
+/*
  * The logger's headers from the message: names compared without regard to
  * case, keys spelled as at their first occurrence, a repeated header
  * becoming an array.
@@ -110,16 +197,13 @@ static json_t *
 capture_headers(const struct ingest_config *cfg, const struct message *m)
 {
 	json_t *out = json_object();
-	GMimeHeaderList *list;
+	size_t count;
 
 	if (cfg->nheader_names == 0 || m->mime == NULL)
 		return out;
-	list = g_mime_object_get_header_list(GMIME_OBJECT(m->mime));
-	int count = g_mime_header_list_get_count(list);
-	for (int i = 0; i < count; i++) {
-		GMimeHeader *h = g_mime_header_list_get_header_at(list, i);
-		const char *name = g_mime_header_get_name(h);
-		const char *value = g_mime_header_get_value(h);
+	GMimeHeader **hs = top_headers(m, &count);
+	for (size_t i = 0; i < count; i++) {
+		const char *name = g_mime_header_get_name(hs[i]);
 		bool wanted = false;
 
 		if (name == NULL)
@@ -128,7 +212,9 @@ capture_headers(const struct ingest_config *cfg, const struct message *m)
 			wanted = name_matches(name, cfg->header_names[j], true);
 		if (!wanted)
 			continue;
-		json_t *v = json_string_lossy(value != NULL ? value : "");
+		char *line = header_line_value(hs[i]);
+		json_t *v = json_string_lossy(line);
+		free(line);
 		/* Find an earlier occurrence under any spelling of the name. */
 		const char *key;
 		json_t *prev = NULL;
@@ -149,6 +235,7 @@ capture_headers(const struct ingest_config *cfg, const struct message *m)
 			json_object_set_new(out, key, a);
 		}
 	}
+	free(hs);
 	return out;
 }
 

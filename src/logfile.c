@@ -658,7 +658,8 @@ scan_dir(struct logfile *lf, char **err)
 		names[n++] = xstrdup(de->d_name);
 	}
 	closedir(d);
-	qsort(names, n, sizeof(*names), name_cmp);
+	if (n > 0)
+		qsort(names, n, sizeof(*names), name_cmp);
 	for (size_t i = 0; i < n && rc == 0; i++) {
 		const char *name = names[i];
 		size_t len = strlen(name), sl = strlen(REPAIR_SUFFIX);

@@ -39,7 +39,8 @@ struct logfile *logfile_open(const struct logfile_config *cfg, char **err);
  * then make them durable per cfg->fsync. Returns 0, or -1 with errno set
  * when writing or syncing failed: the caller must not acknowledge the
  * message (451 4.3.0). After a failure the log is unhealthy until a later
- * commit succeeds on a fresh segment.
+ * commit succeeds on a fresh segment. A line that contains a newline is
+ * refused with EINVAL before anything is written (health unchanged).
  */
 int	 logfile_commit(struct logfile *lf, const char *const *lines, size_t n);
 

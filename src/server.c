@@ -66,8 +66,7 @@ parse_listen(const char *s, struct sockaddr_storage *ss, socklen_t *len)
 	return 0;
 }
 
-/* "ip:port" as KumoMTA (Rust's SocketAddr) writes a local address. */
-static char *
+char *
 sockaddr_name(const struct sockaddr *sa)
 {
 	char ip[INET6_ADDRSTRLEN];

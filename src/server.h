@@ -71,6 +71,9 @@ void	 server_free(struct server *srv);
  */
 void	 server_log_async(struct server *srv, char **lines, size_t n);
 
+/* "ip:port" (or "[ipv6]:port") as KumoMTA (Rust's SocketAddr) writes it. */
+char	*sockaddr_name(const struct sockaddr *sa);
+
 /* Connection accounting; returns false when a limit is reached. */
 bool	 server_conn_add(struct server *srv, const char *ip, const char **why);
 void	 server_conn_del(struct server *srv, const char *ip);

@@ -14,6 +14,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -114,51 +115,97 @@ zsink_sniff(const unsigned char *head, size_t n)
 	return n > 0 && memcmp(head, magic, n < 4 ? n : 4) == 0;
 }
 
+/*
+ * One decoding pass over fd. ZSTD_decompressStream reports an error without
+ * the output it produced earlier in the same call, so the good blocks just
+ * before a corrupt one could be lost. Hence two passes: the first reads in
+ * large chunks; if it hits an error, the second decodes again and, from
+ * the start of the failing call (slow_from) on, feeds one byte per call, so
+ * every block before the error is handed over; output the first pass had
+ * already passed on (skip) is not repeated.
+ */
+struct zpass {
+	off_t		slow_from;
+	uint64_t	skip;
+	off_t		fail_at;	/* out: input offset of the failing call */
+	uint64_t	out;		/* out: bytes decoded */
+};
+
+static int
+zdecode_pass(ZSTD_DCtx *dc, int fd, char *inb, size_t incap, char *outb,
+    size_t outcap, struct zpass *p, sink_decode_fn fn, void *arg)
+{
+	size_t last = 1;	/* 0 only right after a frame ended */
+	off_t off = 0;
+	bool any = false;
+
+	ZSTD_DCtx_reset(dc, ZSTD_reset_session_only);
+	p->out = 0;
+	for (;;) {
+		ssize_t r = pread(fd, inb, incap, off);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return -1;
+		if (r == 0)
+			break;
+		any = true;
+		for (size_t pos = 0; pos < (size_t)r; ) {
+			off_t at = off + (off_t)pos;
+			size_t step = (size_t)r - pos;
+			ZSTD_inBuffer in;
+			ZSTD_outBuffer ob;
+
+			if (at >= p->slow_from)
+				step = 1;
+			else if ((off_t)step > p->slow_from - at)
+				step = (size_t)(p->slow_from - at);
+			in = (ZSTD_inBuffer){ inb + pos, step, 0 };
+			do {
+				ob = (ZSTD_outBuffer){ outb, outcap, 0 };
+				last = ZSTD_decompressStream(dc, &ob, &in);
+				if (ZSTD_isError(last)) {
+					p->fail_at = at;
+					return 0;
+				}
+				/* Pass on only what an earlier pass did not. */
+				size_t from = p->out >= p->skip ? 0 :
+				    (size_t)(p->skip - p->out < ob.pos ?
+				    p->skip - p->out : ob.pos);
+				p->out += ob.pos;
+				if (ob.pos > from &&
+				    fn(arg, outb + from, ob.pos - from) != 0)
+					return -1;
+			} while (in.pos < in.size || ob.pos == ob.size);
+			pos += step;
+		}
+		off += r;
+	}
+	/* Complete only if the input ended exactly at the end of a frame. */
+	return any && last == 0;
+}
+
 static int
 zsink_decode(int fd, sink_decode_fn fn, void *arg)
 {
 	ZSTD_DCtx *dc = ZSTD_createDCtx();
 	size_t incap = ZSTD_DStreamInSize(), outcap = ZSTD_DStreamOutSize();
 	char *inb = malloc(incap), *outb = malloc(outcap);
-	size_t last = 1;	/* 0 only right after a frame ended */
-	bool any = false;
-	int rc = 0;
+	struct zpass p = { .slow_from = INT64_MAX, .skip = 0 };
+	int rc;
 
 	if (dc == NULL || inb == NULL || outb == NULL) {
 		errno = ENOMEM;
 		rc = -1;
-		goto out;
+	} else if ((rc = zdecode_pass(dc, fd, inb, incap, outb, outcap, &p,
+	    fn, arg)) == 0) {
+		p.slow_from = p.fail_at;
+		p.skip = p.out;
+		rc = zdecode_pass(dc, fd, inb, incap, outb, outcap, &p, fn, arg);
+		if (rc > 0)
+			rc = 0;	/* cannot happen; the input was corrupt */
 	}
-	for (;;) {
-		ssize_t r = read(fd, inb, incap);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			rc = -1;
-			goto out;
-		}
-		if (r == 0)
-			break;
-		any = true;
-		ZSTD_inBuffer in = { inb, (size_t)r, 0 };
-		ZSTD_outBuffer ob;
-		do {
-			ob = (ZSTD_outBuffer){ outb, outcap, 0 };
-			last = ZSTD_decompressStream(dc, &ob, &in);
-			if (ZSTD_isError(last)) {
-				rc = 0;		/* corrupt: keep what came before */
-				goto out;
-			}
-			if (ob.pos > 0 && fn(arg, outb, ob.pos) != 0) {
-				rc = -1;
-				goto out;
-			}
-		} while (in.pos < in.size || ob.pos == ob.size);
-	}
-	/* Complete only if the input ended exactly at the end of a frame. */
-	rc = any && last == 0;
-out:
 	ZSTD_freeDCtx(dc);
 	free(inb);
 	free(outb);

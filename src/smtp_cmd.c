@@ -162,9 +162,9 @@ scan_path(const char *s, bool smtputf8, bool allow_null, const char *enh,
 		buf_append(&local, start, (size_t)(s - start));
 	}
 	if (local.len == 0 || *s != '@') {
-		buf_free(&local);
 		set_err(err, 501, enh, *s == '@' || local.len == 0 ?
 		    "Syntax error in address" : "Address must have a domain");
+		buf_free(&local);
 		return NULL;
 	}
 	if (local.len > 64 + (quoted ? 2 : 0)) {

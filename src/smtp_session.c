@@ -81,6 +81,7 @@ struct smtp_session {
 	char	 id[37];
 	char	 ip[INET6_ADDRSTRLEN];
 	int	 port;
+	char	*local;			/* "ip:port" the client connected to */
 	struct sockaddr_storage peer;
 	char	*ehlo;			/* NULL before HELO/EHLO */
 	bool	 esmtp;
@@ -389,13 +390,12 @@ rcpt_permitted(struct smtp_session *s, const char *rcpt)
 	if (srv->domains == NULL)
 		return false;
 	if (s->tx->sender.domain != NULL) {
-		e = domains_lookup(srv->domains, s->listener->name,
+		e = domains_lookup(srv->domains, s->local,
 		    s->tx->sender.domain);
-		if (e != NULL && cidr_list_contains(e->relay_from,
-		    e->nrelay_from, sa))
+		if (e != NULL && domain_entry_relay_from_allowed(e, sa, NULL))
 			return true;
 	}
-	e = domains_lookup(srv->domains, s->listener->name, domain_of(rcpt));
+	e = domains_lookup(srv->domains, s->local, domain_of(rcpt));
 	return e != NULL && (e->relay_to || disposition_logs(e->log_oob) ||
 	    disposition_logs(e->log_arf));
 }
@@ -933,15 +933,15 @@ msg_job_run(struct job *j)
 
 	message_load(&m, mj->data, mj->len);
 	if (srv->domains != NULL && *domain_of(mj->sender) != '\0')
-		sender_entry = domains_lookup(srv->domains, s->listener->name,
+		sender_entry = domains_lookup(srv->domains, s->local,
 		    domain_of(mj->sender));
-	bool relay_from = sender_entry != NULL && cidr_list_contains(
-	    sender_entry->relay_from, sender_entry->nrelay_from, sa);
+	bool relay_from = sender_entry != NULL &&
+	    domain_entry_relay_from_allowed(sender_entry, sa, NULL);
 
 	for (size_t i = 0; i < mj->nrcpts; i++) {
 		const char *rcpt = mj->rcpts[i];
 		const struct domain_entry *e = srv->domains == NULL ? NULL :
-		    domains_lookup(srv->domains, s->listener->name,
+		    domains_lookup(srv->domains, s->local,
 		    domain_of(rcpt));
 		struct ingest_config ic = {
 			.log_arf = e != NULL && disposition_logs(e->log_arf),
@@ -1212,6 +1212,7 @@ session_free(struct smtp_session *s)
 	free(s->tls_cipher);
 	free(s->tls_version);
 	free(s->tls_subject);
+	free(s->local);
 	json_decref(s->meta);
 	free(s);
 }
@@ -1241,9 +1242,17 @@ smtp_session_start(struct server *srv, struct listener *l, evutil_socket_t fd,
 		s->port = ntohs(sin6->sin6_port);
 	} else
 		strcpy(s->ip, "0.0.0.0");
+	/* KumoMTA names the listener by the connection's local address. */
+	struct sockaddr_storage local;
+	socklen_t llen = sizeof(local);
+	if (getsockname(fd, (struct sockaddr *)&local, &llen) == 0)
+		s->local = sockaddr_name((struct sockaddr *)&local);
+	else
+		s->local = xstrdup(l->name);
 	s->bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	if (s->bev == NULL) {
 		evutil_closesocket(fd);
+		free(s->local);
 		free(s);
 		return;
 	}
@@ -1258,7 +1267,7 @@ smtp_session_start(struct server *srv, struct listener *l, evutil_socket_t fd,
 	    xasprintf("[%s]:%d", s->ip, s->port) : xasprintf("%s:%d", s->ip, s->port);
 	json_object_set_new(s->meta, "received_from", json_string(from));
 	free(from);
-	json_object_set_new(s->meta, "received_via", json_string(l->name));
+	json_object_set_new(s->meta, "received_via", json_string(s->local));
 	json_object_set_new(s->meta, "hostname", json_string(cfg->hostname));
 	bufferevent_setcb(s->bev, read_cb, write_cb, event_cb, s);
 	idle.tv_sec = (time_t)cfg->idle_timeout;

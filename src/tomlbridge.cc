@@ -36,6 +36,14 @@ namespace {
 // stack; no real configuration comes near this depth.
 constexpr int max_depth = 128;
 
+// toml++ builds and frees its tree recursively, and a key path such as
+// [a.a.a...] nests one table per part with no limit: tens of thousands of
+// parts overflow the stack inside toml++ itself, before max_depth can be
+// checked. A key path lies on one line, so bounding the dots per line
+// outside strings and comments bounds the depth. Real documents have a
+// handful per line (dotted keys, floats, fractional seconds).
+constexpr unsigned max_dots_per_line = 1000;
+
 // A conversion failure with the position of the offending node.
 struct convert_error {
 	std::string reason;
@@ -192,6 +200,73 @@ convert(const toml::node &n, int depth)
 	return v;
 }
 
+// Skip a string starting at t[i] (a quote); returns the index after it.
+// Multi-line strings may end with up to two extra quotes (part of the
+// content); a single-line string stops at the end of the line, where the
+// parser will report it.
+size_t
+skip_string(std::string_view t, size_t i, unsigned long &line)
+{
+	const char q = t[i];
+	const bool multi = t.compare(i, 3, std::string(3, q)) == 0;
+	size_t j = i + (multi ? 3 : 1);
+
+	while (j < t.size()) {
+		if (t[j] == '\\' && q == '"') {
+			j += 2;
+			continue;
+		}
+		if (t[j] == '\n') {
+			if (!multi)
+				return j;
+			line++;
+		} else if (multi && t.compare(j, 3, std::string(3, q)) == 0) {
+			j += 3;
+			for (int k = 0; k < 2 && j < t.size() && t[j] == q; k++)
+				j++;
+			return j;
+		} else if (!multi && t[j] == q)
+			return j + 1;
+		j++;
+	}
+	return j;
+}
+
+// The line whose key path would nest deeper than toml++ can take, or 0.
+unsigned long
+too_deep_line(std::string_view t)
+{
+	unsigned long line = 1;
+	unsigned dots = 0;
+	size_t i = 0;
+
+	while (i < t.size()) {
+		switch (t[i]) {
+		case '\n':
+			line++;
+			dots = 0;
+			i++;
+			break;
+		case '#':
+			while (i < t.size() && t[i] != '\n')
+				i++;
+			break;
+		case '"':
+		case '\'':
+			i = skip_string(t, i, line);
+			break;
+		case '.':
+			if (++dots > max_dots_per_line)
+				return line;
+			i++;
+			break;
+		default:
+			i++;
+		}
+	}
+	return 0;
+}
+
 bool
 ends_with(const char *s, const char *suffix)
 {
@@ -222,6 +297,12 @@ toml_to_json(const char *text, size_t len, const char *name, char **err)
 	*err = nullptr;
 	try {
 		const std::string_view doc(text, len);
+		if (const unsigned long line = too_deep_line(doc)) {
+			*err = dup_message(positioned(name,
+			    toml::source_position{ static_cast<toml::source_index>(
+			    line), 1 }, "key path nests too deeply"));
+			return nullptr;
+		}
 #if TOML_EXCEPTIONS
 		toml::table tbl;
 		try {

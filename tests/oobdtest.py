@@ -83,17 +83,16 @@ class Oobd:
         self.log_dir = os.path.join(self.tmp, "log")
         self.conf = os.path.join(self.tmp, "oobd.toml")
         self.proc = None
-        lines = ["[listener]",
-                 "listen = [%s]" % toml_str("127.0.0.1:%d" % self.port),
-                 'hostname = "mx.test.example"',
-                 "state_dir = %s" % toml_str(os.path.join(self.tmp, "state"))]
+        keys = {"listen": "[%s]" % toml_str("127.0.0.1:%d" % self.port),
+                "hostname": '"mx.test.example"',
+                "state_dir": toml_str(os.path.join(self.tmp, "state"))}
         if domains is not None:
             dpath = os.path.join(self.tmp, "listener_domains.toml")
             with open(dpath, "w") as f:
                 f.write(domains)
-            lines.append("listener_domains = [%s]" % toml_str(dpath))
-        for k, v in (listener or {}).items():
-            lines.append("%s = %s" % (k, v))
+            keys["listener_domains"] = "[%s]" % toml_str(dpath)
+        keys.update(listener or {})
+        lines = ["[listener]"] + ["%s = %s" % kv for kv in keys.items()]
         lines += ["[logs]", "log_dir = %s" % toml_str(self.log_dir)]
         for k, v in (logs or {}).items():
             lines.append("%s = %s" % (k, v))

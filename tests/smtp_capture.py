@@ -96,7 +96,7 @@ class Capture:
                 else:
                     reply("502 5.5.2 not implemented")
                 await writer.drain()
-        except (ConnectionError, asyncio.IncompleteReadError):
+        except (ConnectionError, ValueError, asyncio.IncompleteReadError):
             pass
         finally:
             writer.close()

@@ -1,4 +1,199 @@
-/* STUB test: replaced by the real tests. */
+/*
+ * test_fields.c - header-field blocks: unstructured values, groups of a
+ * delivery-status body, "type; value" fields.
+ */
 #include "testutil.h"
-static void stub(void **state) { (void)state; }
-int main(void) { const struct CMUnitTest t[] = { cmocka_unit_test(stub) }; return cmocka_run_group_tests(t, NULL, NULL); }
+
+#include "fields.h"
+
+static void
+test_parse_values(void **state)
+{
+	struct fieldblock fb;
+	const char *text =
+	    "Reporting-MTA: dns; cs.utk.edu\r\n"
+	    "Diagnostic-Code: smtp;  550 'arathib@vnet.IBM.COM' is not a\r\n"
+	    "  registered\tgateway user\r\n"
+	    "Subject: =?utf-8?q?h=C3=A9llo?= =?utf-8?q?_world?= \r\n"
+	    "X-Empty:\r\n"
+	    "X-Postfix-Queue-ID : 897DAC0\r\n"
+	    "ACTION: failed\r\n"
+	    "Action: delayed\r\n";
+
+	(void)state;
+	assert_int_equal(fields_parse(text, strlen(text), &fb), 0);
+	assert_int_equal(fb.n, 7);
+	assert_string_equal(fb.v[0].name, "reporting-mta");
+	assert_string_equal(fb.v[0].value, "dns; cs.utk.edu");
+	assert_string_equal(fb.v[0].raw, " dns; cs.utk.edu");
+	assert_true(fb.v[0].utf8);
+	assert_string_equal(fb.v[1].name, "diagnostic-code");
+	/* Every whitespace run, folded or not, becomes one space. */
+	assert_string_equal(fb.v[1].value,
+	    "smtp; 550 'arathib@vnet.IBM.COM' is not a registered gateway user");
+	assert_string_equal(fb.v[1].raw,
+	    " smtp;  550 'arathib@vnet.IBM.COM' is not a\r\n  registered\tgateway user");
+	assert_string_equal(fb.v[2].name, "subject");
+	assert_string_equal(fb.v[2].value, "h\xc3\xa9llo world");
+	assert_string_equal(fb.v[3].name, "x-empty");
+	assert_string_equal(fb.v[3].value, "");
+	assert_string_equal(fb.v[4].name, "x-postfix-queue-id");
+	assert_string_equal(fb.v[4].value, "897DAC0");
+
+	assert_string_equal(fields_get(&fb, "action")->value, "failed");
+	assert_int_equal(fields_count(&fb, "action"), 2);
+	assert_int_equal(fields_count(&fb, "status"), 0);
+	assert_null(fields_get(&fb, "status"));
+	fields_free(&fb);
+	assert_int_equal(fb.n, 0);
+	assert_null(fb.v);
+}
+
+static void
+test_parse_non_utf8(void **state)
+{
+	struct fieldblock fb;
+	const char *text = "X-Lat: caf\xe9  ok\nX-Ok: =?iso-8859-1?q?caf=E9?=\n";
+
+	(void)state;
+	assert_int_equal(fields_parse(text, strlen(text), &fb), 0);
+	assert_int_equal(fb.n, 2);
+	/* Stray bytes become U+FFFD, never a Latin-1 guess. */
+	assert_string_equal(fb.v[0].value, "caf\xef\xbf\xbd ok");
+	assert_string_equal(fb.v[0].raw, " caf\xe9  ok");
+	assert_false(fb.v[0].utf8);
+	/* An encoded word names its charset, so that one is converted. */
+	assert_string_equal(fb.v[1].value, "caf\xc3\xa9");
+	assert_true(fb.v[1].utf8);
+	fields_free(&fb);
+}
+
+static void
+test_parse_block_edges(void **state)
+{
+	struct fieldblock fb;
+	const char *stop = "A: 1\nB: 2\n\nC: 3\n";
+
+	(void)state;
+	/* Only the block up to the first empty line. */
+	assert_int_equal(fields_parse(stop, strlen(stop), &fb), 0);
+	assert_int_equal(fb.n, 2);
+	assert_string_equal(fb.v[1].name, "b");
+	assert_string_equal(fb.v[1].value, "2");
+	fields_free(&fb);
+
+	/* No trailing newline, not NUL-terminated. */
+	char nonul[] = { 'A', ':', ' ', 'x', 'X' };
+	assert_int_equal(fields_parse(nonul, 4, &fb), 0);
+	assert_int_equal(fb.n, 1);
+	assert_string_equal(fb.v[0].value, "x");
+	fields_free(&fb);
+
+	/* Empty input: an empty block. */
+	assert_int_equal(fields_parse("", 0, &fb), 0);
+	assert_int_equal(fb.n, 0);
+	fields_free(&fb);
+	assert_int_equal(fields_parse("\n\nA: 1\n", 6, &fb), 0);
+	assert_int_equal(fb.n, 0);
+	fields_free(&fb);
+
+	/* Not a header block. */
+	assert_int_equal(fields_parse("garbage line\nA: 1\n", 18, &fb), -1);
+	assert_int_equal(fb.n, 0);
+	assert_int_equal(fields_parse(" A: 1\n", 6, &fb), -1);
+	assert_int_equal(fields_parse("[original message goes here]\n", 29,
+	    &fb), -1);
+
+	/* NUL bytes and binary junk: defined, no crash. */
+	const char junk[] = "A: a\0b\nB\0: c\n\x01\x02: \xff\n";
+	if (fields_parse(junk, sizeof(junk) - 1, &fb) == 0) {
+		for (size_t i = 0; i < fb.n; i++) {
+			assert_true(utf8_valid(fb.v[i].value,
+			    strlen(fb.v[i].value)));
+			assert_true(utf8_valid(fb.v[i].name,
+			    strlen(fb.v[i].name)));
+		}
+		fields_free(&fb);
+	}
+}
+
+static void
+test_split_groups(void **state)
+{
+	struct span *g;
+	const char *text =
+	    "\n \nReporting-MTA: dns; x\n\n\n"
+	    "Final-Recipient: rfc822;a@b\nAction: failed\n"
+	    " \t \n"
+	    "Final-Recipient: rfc822;c@d\r\n\r\n\r\n"
+	    "Final-Recipient: rfc822;e@f";
+
+	(void)state;
+	size_t n = fields_split_groups(text, strlen(text), &g);
+	assert_int_equal(n, 4);
+	assert_int_equal(g[0].n, strlen("Reporting-MTA: dns; x\n"));
+	assert_memory_equal(g[0].p, "Reporting-MTA: dns; x\n", g[0].n);
+	assert_int_equal(g[1].n,
+	    strlen("Final-Recipient: rfc822;a@b\nAction: failed\n"));
+	assert_memory_equal(g[1].p,
+	    "Final-Recipient: rfc822;a@b\nAction: failed\n", g[1].n);
+	assert_int_equal(g[2].n, strlen("Final-Recipient: rfc822;c@d\r\n"));
+	assert_memory_equal(g[2].p, "Final-Recipient: rfc822;c@d\r\n", g[2].n);
+	assert_int_equal(g[3].n, strlen("Final-Recipient: rfc822;e@f"));
+	free(g);
+
+	assert_int_equal(fields_split_groups("", 0, &g), 0);
+	assert_null(g);
+	assert_int_equal(fields_split_groups("\n\n \n", 4, &g), 0);
+	free(g);
+	assert_int_equal(fields_split_groups("A: 1", 4, &g), 1);
+	assert_int_equal(g[0].n, 4);
+	free(g);
+
+	/* A folded line stays inside its group. */
+	const char *folded = "A: 1\n  more\nB: 2\n\nC: 3\n";
+	assert_int_equal(fields_split_groups(folded, strlen(folded), &g), 2);
+	assert_int_equal(g[0].n, strlen("A: 1\n  more\nB: 2\n"));
+	free(g);
+}
+
+static void
+test_split_typed(void **state)
+{
+	char *t, *v;
+
+	(void)state;
+	assert_true(split_typed("dns; cs.utk.edu", &t, &v));
+	assert_string_equal(t, "dns");
+	assert_string_equal(v, "cs.utk.edu");
+	free(t);
+	free(v);
+	/* Only the first ';' splits. */
+	assert_true(split_typed(" smtp ;550 a; b ", &t, &v));
+	assert_string_equal(t, "smtp");
+	assert_string_equal(v, "550 a; b");
+	free(t);
+	free(v);
+	assert_true(split_typed(";", &t, &v));
+	assert_string_equal(t, "");
+	assert_string_equal(v, "");
+	free(t);
+	free(v);
+	assert_false(split_typed("no type here", &t, &v));
+	assert_null(t);
+	assert_null(v);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_parse_values),
+		cmocka_unit_test(test_parse_non_utf8),
+		cmocka_unit_test(test_parse_block_edges),
+		cmocka_unit_test(test_split_groups),
+		cmocka_unit_test(test_split_typed),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
