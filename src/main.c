@@ -4,7 +4,10 @@
  */
 #include "config.h"
 
+#include <event2/event.h>
 #include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -29,12 +32,72 @@ usage(FILE *f)
 	    "  -v       log debug detail\n", f);
 }
 
+/*
+ * The event loop handles these signals, but installs its handlers only
+ * when it starts. Until then they are held (blocked), so that one that
+ * arrives during start-up - the listeners are already bound, and a log
+ * segment may be under repair - is acted on once the loop runs instead of
+ * killing oobd half-way. Threads started meanwhile inherit the mask and
+ * keep them blocked, so the main thread, which runs the loop, takes them.
+ */
+static void
+held_signals(sigset_t *set)
+{
+	sigemptyset(set);
+	sigaddset(set, SIGTERM);
+	sigaddset(set, SIGINT);
+	sigaddset(set, SIGHUP);
+	sigaddset(set, SIGUSR1);
+}
+
+/* First loop iteration: the handlers are in place; let pending signals in. */
+static void
+release_signals(evutil_socket_t fd, short what, void *arg)
+{
+	sigset_t set;
+
+	(void)fd;
+	(void)what;
+	(void)arg;
+	held_signals(&set);
+	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+}
+
 static int
 print_errors(struct errors *errs)
 {
 	for (size_t i = 0; i < errs->n; i++)
 		fprintf(stderr, "oobd: %s\n", errs->v[i]);
 	return errs->n > 0;
+}
+
+/*
+ * oobd -t: every error of the configuration and of the files it names,
+ * not only the first; a key in error keeps its default so that the rest
+ * can still be checked. Nothing is created (no log or state directory, no
+ * socket). Returns the exit status, 0 or 1.
+ */
+static int
+check_config(const char *path)
+{
+	struct errors errs = { 0 };
+	struct server srv;
+	struct config *cfg;
+	int rc;
+
+	cfg = config_load_for_check(path, &errs);
+	if (cfg != NULL) {
+		config_check_files(cfg, &errs);
+		/* Addresses, CIDRs, TLS files: the server's own checks. */
+		server_init(&srv, cfg, true, &errs);
+		server_free(&srv);
+		config_free(cfg);
+	}
+	rc = print_errors(&errs);
+	if (rc == 0)
+		printf("oobd: %s: configuration ok\n", path);
+	errors_free(&errs);
+	return rc;
 }
 
 int
@@ -81,21 +144,27 @@ main(int argc, char **argv)
 		return 2;
 	}
 
+	if (check_only)
+		return check_config(path);
 	cfg = config_load(path, &errs);
 	if (cfg == NULL) {
 		print_errors(&errs);
 		errors_free(&errs);
 		return 1;
 	}
-	rc = server_init(&srv, cfg, check_only, &errs);
-	if (rc != 0 || check_only) {
+	sigset_t held;
+	held_signals(&held);
+	pthread_sigmask(SIG_BLOCK, &held, NULL);
+	rc = server_init(&srv, cfg, false, &errs);
+	if (rc == 0 && event_base_once(srv.base, -1, EV_TIMEOUT, release_signals,
+	    NULL, &(struct timeval){ 0, 0 }) != 0)
+		fatalx("event_base_once failed");
+	if (rc != 0) {
 		print_errors(&errs);
-		if (rc == 0)
-			printf("oobd: %s: configuration ok\n", path);
 		errors_free(&errs);
 		server_free(&srv);
 		config_free(cfg);
-		return rc != 0;
+		return 1;
 	}
 	rc = server_run(&srv);
 	server_free(&srv);

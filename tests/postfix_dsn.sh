@@ -18,81 +18,18 @@ set -u
 : "${OOBD_BIN:?}" "${OOBD_SRCDIR:?}"
 . "$OOBD_SRCDIR/tests/lib.sh"
 
-PY=/usr/bin/python3
-[ -x "$PY" ] || PY=python3
+. "$OOBD_SRCDIR/tests/postfix/lib.sh"
 WAIT=30		# seconds to wait for the DSNs
 
-skip() { echo "ok - # SKIP $*"; exit 77; }
-[ "$(id -u)" -eq 0 ] || skip "Postfix needs root"
-for prog in postfix postconf smtp-sink swaks timeout; do
-	command -v "$prog" >/dev/null 2>&1 || skip "$prog not installed"
-done
-id postfix >/dev/null 2>&1 || skip "no postfix user"
-
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/oobd-postfix.XXXXXX") || exit 1
-CAP_PID='' SINK_PID='' SOFT_PID='' MASTER_PID=''
-cleanup() {
-	trap '' INT TERM HUP	# a second signal must not cut the cleanup short
-	# Interrupted while Postfix was starting: its pid file says who it is.
-	[ -z "$MASTER_PID" ] && [ -f "$TMP/queue/pid/master.pid" ] &&
-	    MASTER_PID=$(sed -n '1s/[^0-9]//gp' "$TMP/queue/pid/master.pid")
-	if [ -n "$MASTER_PID" ]; then
-		postfix -c "$TMP/conf" abort >/dev/null 2>&1
-		kill "$MASTER_PID" 2>/dev/null
-	fi
-	for pid in $CAP_PID $SINK_PID $SOFT_PID; do
-		kill "$pid" 2>/dev/null
-	done
-	# Give them a moment to go; whatever is left then is killed outright.
-	i=0
-	while [ $i -lt 50 ]; do
-		alive=
-		for pid in $MASTER_PID $CAP_PID $SINK_PID $SOFT_PID; do
-			kill -0 "$pid" 2>/dev/null && alive="$alive $pid"
-		done
-		[ -z "$alive" ] && break
-		sleep 0.1
-		i=$((i + 1))
-	done
-	for pid in $alive; do
-		kill -9 "$pid" 2>/dev/null
-	done
-	for pid in $CAP_PID $SINK_PID $SOFT_PID; do
-		wait "$pid" 2>/dev/null
-	done
-	rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM HUP
-# Postfix's processes (running as postfix) must reach their files.
-chmod 755 "$TMP"
-
+pf_init postfix
 # The capturing server for bounce.test: it picks its own port.
 mkdir "$TMP/captured"
 "$PY" "$OOBD_SRCDIR/tests/smtp_capture.py" "$TMP/captured" "$TMP/capture.port" 90 &
-CAP_PID=$!
-
-# Three more free loopback ports, held open together so they differ.
-PORTS=$("$PY" -c '
-import socket
-s = [socket.socket() for _ in range(3)]
-for x in s:
-    x.bind(("127.0.0.1", 0))
-print(" ".join(str(x.getsockname()[1]) for x in s))
-') || exit 1
+PF_PIDS="$PF_PIDS $!"
+PORTS=$(pf_ports 3) || exit 1
 set -- $PORTS
 SMTPD_PORT=$1 SINK_PORT=$2 SOFT_PORT=$3
-
-# The next hop of reject.test: 550 5.1.1 for every RCPT.
-smtp-sink -u nobody -h sink.test -f RCPT \
-    -B "550 5.1.1 No such user here (test sink)" \
-    "127.0.0.1:$SINK_PORT" 10 >"$TMP/sink.log" 2>&1 &
-SINK_PID=$!
-# The next hop of defer.test: 451 4.3.0 for every RCPT.
-smtp-sink -u nobody -h soft.test -r RCPT \
-    -b "451 4.3.0 Try again later (test sink)" \
-    "127.0.0.1:$SOFT_PORT" 10 >"$TMP/soft.log" 2>&1 &
-SOFT_PID=$!
+pf_sinks "$SINK_PORT" "$SOFT_PORT"
 
 i=0
 while [ ! -s "$TMP/capture.port" ] && [ $i -lt 100 ]; do
@@ -101,38 +38,9 @@ while [ ! -s "$TMP/capture.port" ] && [ $i -lt 100 ]; do
 done
 [ -s "$TMP/capture.port" ] || { not_ok "capture server started"; finish; exit; }
 CAPTURE_PORT=$(cat "$TMP/capture.port")
+pf_start "$SMTPD_PORT" "$SINK_PORT" "$SOFT_PORT" "$CAPTURE_PORT"
 
-mkdir "$TMP/conf" "$TMP/queue" "$TMP/data"
-chown postfix "$TMP/data"
-for f in main.cf master.cf; do
-	sed -e "s|@TMP@|$TMP|g" \
-	    -e "s|@SMTPD_PORT@|$SMTPD_PORT|g" \
-	    -e "s|@SINK_PORT@|$SINK_PORT|g" \
-	    -e "s|@CAPTURE_PORT@|$CAPTURE_PORT|g" \
-	    -e "s|@COMMAND_DIR@|$(postconf -dh command_directory)|g" \
-	    -e "s|@DAEMON_DIR@|$(postconf -dh daemon_directory)|g" \
-	    -e "s|@META_DIR@|$(postconf -dh meta_directory)|g" \
-	    -e "s|@SHLIB_DIR@|$(postconf -dh shlib_directory)|g" \
-	    "$OOBD_SRCDIR/tests/postfix/$f.in" >"$TMP/conf/$f"
-done
-printf '%s\n' "reject.test smtp:[127.0.0.1]:$SINK_PORT" \
-    "defer.test smtp:[127.0.0.1]:$SOFT_PORT" \
-    "bounce.test smtp:[127.0.0.1]:$CAPTURE_PORT" >"$TMP/conf/transport"
-postconf -c "$TMP/conf" -F '*/*/chroot = n'
-
-if timeout 30 postfix -c "$TMP/conf" start >"$TMP/start.log" 2>&1; then
-	ok "postfix instance started"
-else
-	not_ok "postfix instance started"
-	sed 's/^/  /' "$TMP/start.log"
-	[ -f "$TMP/maillog" ] && sed 's/^/  /' "$TMP/maillog"
-	finish
-	exit
-fi
-MASTER_PID=$(sed -n '1s/[^0-9]//gp' "$TMP/queue/pid/master.pid" 2>/dev/null)
-check "postfix master pid known" yes "$( [ -n "$MASTER_PID" ] && echo yes)"
-
-# The master answers on its port as soon as it is up; inject both mails.
+# The master answers on its port as soon as it is up.
 # ncaptured : how many DSNs the capture server has written.
 ncaptured() {
 	n=0
@@ -142,28 +50,10 @@ ncaptured() {
 	echo $n
 }
 
-inject() {
-	timeout 20 swaks --silent 2 --server 127.0.0.1 --port "$SMTPD_PORT" \
-	    --helo client.test --from bounce@bounce.test --to "$1" \
-	    --header "Subject: $2" \
-	    --body "This message is for $1." >>"$TMP/swaks.log" 2>&1
-}
-injected=0
-inject nosuchuser@mta.postfix.test unknown-local
-rc=$?
-check "inject mail for an unknown local user" 0 $rc
-[ $rc -eq 0 ] && injected=$((injected + 1))
-inject someone@reject.test rejected-rcpt
-rc=$?
-check "inject mail for a rejected remote user" 0 $rc
-[ $rc -eq 0 ] && injected=$((injected + 1))
-inject someone@defer.test deferred-rcpt
-rc=$?
-check "inject mail for a deferred remote user" 0 $rc
-[ $rc -eq 0 ] && injected=$((injected + 1))
+pf_inject_three
 
 i=0
-while [ $injected -gt 0 ] && [ "$(ncaptured)" -lt 3 ] &&
+while [ "$(ncaptured)" -lt 3 ] &&
     [ $i -lt $((WAIT * 10)) ]; do
 	sleep 0.1
 	i=$((i + 1))
