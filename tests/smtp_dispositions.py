@@ -2,7 +2,11 @@
 five-message scenario (log_oob_arf.rs), whole records field by field,
 wildcard and per-listener lookups."""
 
+import os
 import re
+import socket
+import subprocess
+import time
 
 from oobdtest import (Client, Oobd, check, corpus, finish, free_port, not_ok,
                       send_message, to_crlf)
@@ -42,8 +46,20 @@ def received_len(ehlo, rcpt, hostname="mx.test.example"):
                                                 rcpt, "x" * 31))
 
 
+# The next hop of the LogThenRelay reports: smtp-sink, accepting all.
+hop = free_port()
+sink = subprocess.Popen(["smtp-sink"] + (["-u", "nobody"] if os.geteuid() == 0
+                                         else []) +
+                        ["127.0.0.1:%d" % hop, "16"], stderr=subprocess.DEVNULL)
+for _ in range(200):
+    try:
+        socket.create_connection(("127.0.0.1", hop), 0.2).close()
+        break
+    except OSError:
+        time.sleep(0.05)
 d = Oobd(domains=DOMAINS, listener={
-    "listen": '["127.0.0.1:%d", "127.0.0.1:%d"]' % (p1, p2)}, port=p1)
+    "listen": '["127.0.0.1:%d", "127.0.0.1:%d"]' % (p1, p2)}, port=p1,
+    relay={"next_hop": '"[127.0.0.1]:%d"' % hop})
 try:
     d.start()
     r1 = send_message(p1, "", ["bounce@example.com"], DSN)
@@ -58,12 +74,16 @@ try:
     check("plain message RCPT accepted (log-only domain)", "250 2.1.5 Ok", r5[3])
 
     recs = d.wait_records(lambda r: sum(x["type"] == "Rejection" for x in r) >= 1
-                          and len(r) >= 8)
+                          and sum(x["type"] == "Delivery" for x in r) >= 2
+                          and len(r) >= 10)
     counts = {}
     for r in recs:
         counts[r["type"]] = counts.get(r["type"], 0) + 1
     check("record counts", {"Reception": 3, "OOB": 2, "Feedback": 2,
-                            "Rejection": 1}, counts)
+                            "Delivery": 2, "Rejection": 1}, counts)
+    check("Delivery records: the two LogThenRelay reports",
+          sorted([r1[-2].split("ids=")[1], r3[-2].split("ids=")[1]]),
+          sorted(r["id"] for r in recs if r["type"] == "Delivery"))
 
     # The DSN for example.com: its Reception, then its OOB record.
     rec = [r for r in recs if r["type"] == "Reception"
@@ -149,4 +169,6 @@ except Exception as e:
     not_ok("dispositions harness", repr(e) + "\n" + d.stderr_text())
 finally:
     d.cleanup()
+    sink.terminate()
+    sink.wait(10)
 finish()

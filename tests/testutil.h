@@ -16,6 +16,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <errno.h>
+#include <ftw.h>
+#include <sys/stat.h>
+
 #include "util.h"
 
 /*
@@ -46,6 +50,35 @@ corpus_read(const char *rel, size_t *lenp)
 		fail_msg("cannot read %s", path);
 	free(path);
 	return data;
+}
+
+/* A new private directory /tmp/oobd-NAME-XXXXXX; caller frees the path. */
+static inline char *
+test_mkdtemp(const char *name)
+{
+	char *d = xasprintf("/tmp/oobd-%s-XXXXXX", name);
+
+	if (mkdtemp(d) == NULL)
+		fail_msg("mkdtemp: %s", strerror(errno));
+	return d;
+}
+
+static inline int
+test_rm_one(const char *path, const struct stat *st, int flag,
+    struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+/* Remove the tree at dir and free the path. */
+static inline void
+test_rmtree(char *dir)
+{
+	nftw(dir, test_rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	free(dir);
 }
 
 #endif
