@@ -146,6 +146,12 @@ scan_path(const char *s, bool smtputf8, bool allow_null, const char *enh,
 			}
 			if (*s == '\\' && s[1] != '\0')
 				buf_putc(&local, *s++);
+			/* qtextSMTP and quoted-pairSMTP exclude controls. */
+			if ((unsigned char)*s < 0x20 || *s == 0x7f) {
+				buf_free(&local);
+				set_err(err, 501, enh, "Syntax error in address");
+				return NULL;
+			}
 			if ((unsigned char)*s >= 0x80)
 				utf8_seen = true;
 			buf_putc(&local, *s);
