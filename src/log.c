@@ -4,6 +4,7 @@
 #include "config.h"
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,7 @@
 #include "util.h"
 
 static enum log_level current = LOG_INFO;
+static bool explicit_level;	/* set on the command line: wins */
 
 static const char *const level_names[] = {
 	[LOG_ERR] = "error", [LOG_WARN] = "warning",
@@ -22,6 +24,25 @@ void
 log_set_level(enum log_level level)
 {
 	current = level;
+	explicit_level = true;
+}
+
+void
+log_config_level(enum log_level level)
+{
+	if (!explicit_level)
+		current = level;
+}
+
+int
+log_level_parse(const char *name, enum log_level *out)
+{
+	for (size_t i = 0; name != NULL && i < nitems(level_names); i++)
+		if (strcmp(name, level_names[i]) == 0) {
+			*out = (enum log_level)i;
+			return 0;
+		}
+	return -1;
 }
 
 void

@@ -11,6 +11,10 @@
 enum log_level { LOG_ERR, LOG_WARN, LOG_INFO, LOG_DEBUG };
 
 void	 log_set_level(enum log_level level);
+/* The configured level ([listener] log_level), unless -v set one. */
+void	 log_config_level(enum log_level level);
+/* "error", "warning", "info" or "debug": 0, or -1 for anything else. */
+int	 log_level_parse(const char *name, enum log_level *out);
 /* "session=<id> " is prepended when session is not NULL. */
 void	 log_msg(enum log_level level, const char *session, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));

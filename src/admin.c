@@ -1,0 +1,431 @@
+/*
+ * admin.c - process-wide counters, their Prometheus exposition, and the
+ * admin HTTP listener (libevent evhttp) that serves it with the liveness
+ * check.
+ *
+ * Plain counters are C11 atomics, updated from any thread. A labelled
+ * family (classifications, rejection codes) is a fixed array of series:
+ * a series is published once (label text first, then the count of series
+ * with release order) and never moves, so an increment scans without a
+ * lock and takes the family's mutex only to add a series it did not find.
+ * Past MAX_SERIES distinct labels, the rest are counted under "other".
+ */
+#include "config.h"
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "admin.h"
+#include "logfile.h"
+#include "util.h"
+
+#define MAX_SERIES	128
+#define MAX_TYPES	32
+
+struct series {
+	char		*labels;	/* 'name="value",...' escaped */
+	atomic_uint_least64_t value;
+};
+
+struct family {
+	pthread_mutex_t	 mu;
+	atomic_size_t	 n;
+	struct series	 v[MAX_SERIES];
+};
+
+/* Upper bounds of the log sync histogram, seconds. */
+static const double sync_bounds[] = {
+	0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+	0.1, 0.25, 0.5, 1, 2.5, 5, 10,
+};
+#define NBOUNDS	(sizeof(sync_bounds) / sizeof(sync_bounds[0]))
+
+static struct {
+	atomic_uint_least64_t connections;
+	atomic_uint_least64_t refused;
+	atomic_int_least64_t  sessions;
+	atomic_uint_least64_t messages[MSG_NRESULTS];
+	atomic_uint_least64_t records[MAX_TYPES];
+	atomic_uint_least64_t parse_failures;
+	atomic_uint_least64_t sync_buckets[NBOUNDS + 1];	/* last: +Inf */
+	atomic_uint_least64_t sync_count;
+	atomic_uint_least64_t sync_sum_ns;
+	atomic_int_least64_t  relay_queue;
+	atomic_uint_least64_t reloads_ok;
+	atomic_uint_least64_t reloads_failed;
+	struct family	 classifications;
+	struct family	 rejections;
+} m = {
+	.classifications = { .mu = PTHREAD_MUTEX_INITIALIZER },
+	.rejections = { .mu = PTHREAD_MUTEX_INITIALIZER },
+};
+
+static time_t start_time;
+
+static void __attribute__((constructor))
+metrics_init(void)
+{
+	start_time = time(NULL);
+}
+
+/* Append v to b as a Prometheus label value (\\, \" and \n escaped). */
+static void
+label_value(struct buf *b, const char *v)
+{
+	for (; *v != '\0'; v++) {
+		if (*v == '\\' || *v == '"')
+			buf_putc(b, '\\');
+		if (*v == '\n') {
+			buf_puts(b, "\\n");
+			continue;
+		}
+		buf_putc(b, *v);
+	}
+}
+
+static void
+family_inc(struct family *f, const char *labels, const char *other)
+{
+	size_t n = atomic_load_explicit(&f->n, memory_order_acquire);
+
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(f->v[i].labels, labels) == 0) {
+			atomic_fetch_add_explicit(&f->v[i].value, 1,
+			    memory_order_relaxed);
+			return;
+		}
+	pthread_mutex_lock(&f->mu);
+	n = atomic_load_explicit(&f->n, memory_order_relaxed);
+	size_t i;
+	for (i = 0; i < n; i++)
+		if (strcmp(f->v[i].labels, labels) == 0)
+			break;
+	/* The last slot is kept for everything past the limit. */
+	if (i == n && n >= MAX_SERIES - 1)
+		for (i = 0; i < n && strcmp(f->v[i].labels, other) != 0; i++)
+			;
+	if (i == n) {
+		f->v[n].labels = xstrdup(n < MAX_SERIES - 1 ? labels : other);
+		atomic_store_explicit(&f->v[n].value, 0, memory_order_relaxed);
+		atomic_store_explicit(&f->n, n + 1, memory_order_release);
+	}
+	atomic_fetch_add_explicit(&f->v[i].value, 1, memory_order_relaxed);
+	pthread_mutex_unlock(&f->mu);
+}
+
+void
+metrics_connection_open(void)
+{
+	atomic_fetch_add(&m.connections, 1);
+	atomic_fetch_add(&m.sessions, 1);
+}
+
+void
+metrics_connection_close(void)
+{
+	atomic_fetch_sub(&m.sessions, 1);
+}
+
+void
+metrics_connection_refused(void)
+{
+	atomic_fetch_add(&m.refused, 1);
+}
+
+void
+metrics_message(enum metric_message result)
+{
+	if ((size_t)result < MSG_NRESULTS)
+		atomic_fetch_add(&m.messages[result], 1);
+}
+
+void
+metrics_record(enum record_type type)
+{
+	if ((size_t)type < MAX_TYPES)
+		atomic_fetch_add(&m.records[type], 1);
+}
+
+void
+metrics_bounce_classification(const char *label)
+{
+	struct buf b = { 0 };
+
+	buf_puts(&b, "classification=\"");
+	label_value(&b, label != NULL ? label : "Uncategorized");
+	buf_putc(&b, '"');
+	family_inc(&m.classifications, b.data, "classification=\"other\"");
+	buf_free(&b);
+}
+
+void
+metrics_rejection(int code, const char *enhanced)
+{
+	struct buf b = { 0 };
+
+	buf_printf(&b, "code=\"%d\",enhanced_code=\"", code);
+	label_value(&b, enhanced != NULL ? enhanced : "");
+	buf_putc(&b, '"');
+	family_inc(&m.rejections, b.data,
+	    "code=\"other\",enhanced_code=\"other\"");
+	buf_free(&b);
+}
+
+void
+metrics_parse_failure(void)
+{
+	atomic_fetch_add(&m.parse_failures, 1);
+}
+
+void
+metrics_log_sync(double seconds)
+{
+	size_t i;
+
+	for (i = 0; i < NBOUNDS && seconds > sync_bounds[i]; i++)
+		;
+	atomic_fetch_add(&m.sync_buckets[i], 1);
+	atomic_fetch_add(&m.sync_sum_ns, (uint_least64_t)(seconds * 1e9));
+	atomic_fetch_add(&m.sync_count, 1);
+}
+
+void
+metrics_relay_queue_add(int64_t delta)
+{
+	atomic_fetch_add(&m.relay_queue, delta);
+}
+
+void
+metrics_relay_queue_set(int64_t depth)
+{
+	atomic_store(&m.relay_queue, depth);
+}
+
+void
+metrics_reload(bool ok)
+{
+	atomic_fetch_add(ok ? &m.reloads_ok : &m.reloads_failed, 1);
+}
+
+/* ---- exposition ---- */
+
+static void
+header(struct buf *b, const char *name, const char *type, const char *help)
+{
+	buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static void
+family_render(struct buf *b, struct family *f, const char *name)
+{
+	size_t n = atomic_load_explicit(&f->n, memory_order_acquire);
+
+	for (size_t i = 0; i < n; i++)
+		buf_printf(b, "%s{%s} %llu\n", name, f->v[i].labels,
+		    (unsigned long long)atomic_load(&f->v[i].value));
+}
+
+static unsigned long long
+load(atomic_uint_least64_t *v)
+{
+	return (unsigned long long)atomic_load(v);
+}
+
+char *
+metrics_render(struct logfile *lf)
+{
+	static const char *const results[MSG_NRESULTS] = {
+		[MSG_ACCEPTED] = "accepted", [MSG_REJECTED] = "rejected",
+		[MSG_TEMPFAILED] = "tempfailed",
+	};
+	static const enum record_type shown[] = {
+		REC_RECEPTION, REC_OOB, REC_FEEDBACK, REC_REJECTION,
+		REC_DELIVERY, REC_TRANSIENT_FAILURE, REC_BOUNCE, REC_EXPIRATION,
+	};
+	struct buf b = { 0 };
+
+	header(&b, "oobd_build_info", "gauge", "The running oobd's version.");
+	buf_printf(&b, "oobd_build_info{version=\"%s\"} 1\n", PACKAGE_VERSION);
+	header(&b, "oobd_start_time_seconds", "gauge",
+	    "Start time of the process, seconds since the epoch.");
+	buf_printf(&b, "oobd_start_time_seconds %lld\n", (long long)start_time);
+
+	header(&b, "oobd_connections_total", "counter",
+	    "SMTP connections accepted.");
+	buf_printf(&b, "oobd_connections_total %llu\n", load(&m.connections));
+	header(&b, "oobd_connections_refused_total", "counter",
+	    "SMTP connections refused by a connection limit (421 4.7.0).");
+	buf_printf(&b, "oobd_connections_refused_total %llu\n",
+	    load(&m.refused));
+	header(&b, "oobd_sessions", "gauge", "SMTP sessions open now.");
+	buf_printf(&b, "oobd_sessions %lld\n",
+	    (long long)atomic_load(&m.sessions));
+
+	header(&b, "oobd_messages_total", "counter",
+	    "Messages received (end of DATA), by the reply they got.");
+	for (size_t i = 0; i < MSG_NRESULTS; i++)
+		buf_printf(&b, "oobd_messages_total{result=\"%s\"} %llu\n",
+		    results[i], load(&m.messages[i]));
+
+	header(&b, "oobd_records_total", "counter",
+	    "Log records written, by record type.");
+	for (size_t i = 0; i < nitems(shown); i++)
+		buf_printf(&b, "oobd_records_total{type=\"%s\"} %llu\n",
+		    record_type_name(shown[i]), load(&m.records[shown[i]]));
+
+	header(&b, "oobd_bounce_classifications_total", "counter",
+	    "Bounce (OOB) records by bounce classification.");
+	family_render(&b, &m.classifications,
+	    "oobd_bounce_classifications_total");
+
+	header(&b, "oobd_rejections_total", "counter",
+	    "4xx and 5xx SMTP replies (Rejection records), by code.");
+	family_render(&b, &m.rejections, "oobd_rejections_total");
+
+	header(&b, "oobd_parse_failures_total", "counter",
+	    "Messages to a report-logging domain that no decoder recognised.");
+	buf_printf(&b, "oobd_parse_failures_total %llu\n",
+	    load(&m.parse_failures));
+
+	header(&b, "oobd_log_sync_seconds", "histogram",
+	    "Time taken by each fdatasync of a log segment.");
+	unsigned long long cum = 0;
+	for (size_t i = 0; i < NBOUNDS; i++) {
+		cum += load(&m.sync_buckets[i]);
+		buf_printf(&b, "oobd_log_sync_seconds_bucket{le=\"%g\"} %llu\n",
+		    sync_bounds[i], cum);
+	}
+	cum += load(&m.sync_buckets[NBOUNDS]);
+	buf_printf(&b, "oobd_log_sync_seconds_bucket{le=\"+Inf\"} %llu\n", cum);
+	buf_printf(&b, "oobd_log_sync_seconds_sum %.9f\n",
+	    (double)load(&m.sync_sum_ns) / 1e9);
+	buf_printf(&b, "oobd_log_sync_seconds_count %llu\n", load(&m.sync_count));
+
+	header(&b, "oobd_relay_queue_depth", "gauge",
+	    "Messages in the relay spool, not yet delivered or expired.");
+	buf_printf(&b, "oobd_relay_queue_depth %lld\n",
+	    (long long)atomic_load(&m.relay_queue));
+
+	header(&b, "oobd_reloads_total", "counter",
+	    "Configuration reloads (SIGHUP), by outcome.");
+	buf_printf(&b, "oobd_reloads_total{result=\"ok\"} %llu\n",
+	    load(&m.reloads_ok));
+	buf_printf(&b, "oobd_reloads_total{result=\"failed\"} %llu\n",
+	    load(&m.reloads_failed));
+
+	if (lf != NULL) {
+		struct logfile_stats st;
+		logfile_stats(lf, &st);
+		header(&b, "oobd_log_healthy", "gauge",
+		    "1 while the last log write and sync succeeded, else 0.");
+		buf_printf(&b, "oobd_log_healthy %d\n", logfile_healthy(lf));
+		header(&b, "oobd_log_commits_total", "counter",
+		    "Groups of records written to the log together.");
+		buf_printf(&b, "oobd_log_commits_total %llu\n",
+		    (unsigned long long)st.commits);
+		header(&b, "oobd_log_syncs_total", "counter",
+		    "fdatasync calls on log segments.");
+		buf_printf(&b, "oobd_log_syncs_total %llu\n",
+		    (unsigned long long)st.syncs);
+		header(&b, "oobd_log_bytes_total", "counter",
+		    "Uncompressed bytes of records written to the log.");
+		buf_printf(&b, "oobd_log_bytes_total %llu\n",
+		    (unsigned long long)st.bytes);
+		header(&b, "oobd_log_failures_total", "counter",
+		    "Log commits that failed (write or sync error).");
+		buf_printf(&b, "oobd_log_failures_total %llu\n",
+		    (unsigned long long)st.failures);
+	}
+	return buf_steal(&b);
+}
+
+/* ---- HTTP ---- */
+
+struct admin {
+	struct evhttp	*http;
+	struct logfile *const *lf;
+};
+
+static void
+reply_text(struct evhttp_request *req, int code, const char *reason,
+    const char *type, const char *body)
+{
+	struct evbuffer *out = evbuffer_new();
+
+	if (out == NULL)
+		fatalx("admin: evbuffer_new failed");
+	evhttp_add_header(evhttp_request_get_output_headers(req),
+	    "Content-Type", type);
+	evbuffer_add(out, body, strlen(body));
+	evhttp_send_reply(req, code, reason, out);
+	evbuffer_free(out);
+}
+
+static void
+request_cb(struct evhttp_request *req, void *arg)
+{
+	struct admin *a = arg;
+	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+	const char *path = uri != NULL ? evhttp_uri_get_path(uri) : NULL;
+	struct logfile *lf = *a->lf;
+
+	if (path == NULL) {
+		reply_text(req, 400, "Bad Request", "text/plain", "bad request\n");
+		return;
+	}
+	if (strcmp(path, "/metrics") == 0) {
+		char *body = metrics_render(lf);
+		reply_text(req, 200, "OK",
+		    "text/plain; version=0.0.4; charset=utf-8", body);
+		free(body);
+	} else if (strcmp(path, "/api/check-liveness/v1") == 0) {
+		if (lf != NULL && logfile_healthy(lf))
+			reply_text(req, 200, "OK", "text/plain", "OK\n");
+		else
+			reply_text(req, 503, "Service Unavailable", "text/plain",
+			    "log unhealthy: records cannot be written\n");
+	} else
+		reply_text(req, 404, "Not Found", "text/plain", "not found\n");
+}
+
+struct admin *
+admin_start(struct event_base *base, int fd, struct logfile *const *lf,
+    char **err)
+{
+	struct admin *a = xcalloc(1, sizeof(*a));
+
+	*err = NULL;
+	a->lf = lf;
+	a->http = evhttp_new(base);
+	if (a->http == NULL ||
+	    evhttp_accept_socket_with_handle(a->http, fd) == NULL) {
+		*err = xstrdup("cannot serve HTTP on the admin socket");
+		if (a->http != NULL)
+			evhttp_free(a->http);
+		free(a);
+		return NULL;
+	}
+	evhttp_set_allowed_methods(a->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD);
+	evhttp_set_timeout(a->http, 30);
+	evhttp_set_max_headers_size(a->http, 16384);
+	evhttp_set_max_body_size(a->http, 0);
+	evhttp_set_gencb(a->http, request_cb, a);
+	return a;
+}
+
+void
+admin_stop(struct admin *a)
+{
+	if (a == NULL)
+		return;
+	evhttp_free(a->http);
+	free(a);
+}
