@@ -27,16 +27,6 @@
 /* Far beyond any real DSN; bounds the records one message can produce. */
 #define DSN_MAX_RECIPIENTS	10000
 
-/*
- * utf8_lossy() that is safe for an empty string: util.c's version leaves
- * the result unterminated when n is 0.
- */
-static char *
-lossy(const char *s, size_t n)
-{
-	return n == 0 ? xstrdup("") : utf8_lossy(s, n);
-}
-
 static bool
 is_digit(char c)
 {
@@ -591,7 +581,7 @@ status_text(GMimeObject *part)
 
 	if (raw == NULL)
 		return xstrdup("");
-	text = lossy(raw, len);
+	text = utf8_lossy(raw, len);
 	free(raw);
 	for (size_t i = 0; text[i] != '\0'; i++) {
 		if (text[i] == '\r' && text[i + 1] == '\n')
@@ -685,4 +675,19 @@ done:
 	free(groups);
 	free(text);
 	return rc;
+}
+
+bool
+dsn_decode_group(const char *text, size_t len, const char *reporting_mta,
+    struct report *r)
+{
+	struct fieldblock fb;
+	bool ok;
+
+	if (fields_parse(text, len, &fb) != 0)
+		return false;
+	ok = decode_recipient(&fb, reporting_mta != NULL ? reporting_mta : "",
+	    r);
+	fields_free(&fb);
+	return ok;
 }

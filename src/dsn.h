@@ -15,4 +15,13 @@
  */
 int	 dsn_decode(const struct message *m, struct report *r);
 
+/*
+ * Decode one per-recipient field group (RFC 3464 §2.3 fields as text)
+ * into a new struct bounce of r, with KumoMTA's mapping, for decoders of
+ * other report formats that carry the same fields. Returns false (r
+ * untouched) when the group names no recipient or cannot be parsed.
+ */
+bool	 dsn_decode_group(const char *text, size_t len,
+	    const char *reporting_mta, struct report *r);
+
 #endif

@@ -15,6 +15,8 @@
 #include "classify.h"
 #include "dsn.h"
 #include "ingest.h"
+#include "sesnotify.h"
+#include "textbounce.h"
 #include "util.h"
 
 static const struct decoder {
@@ -24,6 +26,8 @@ static const struct decoder {
 } decoders[] = {
 	{ "arf", arf_decode, REPORT_FEEDBACK },
 	{ "rfc3464", dsn_decode, REPORT_BOUNCE },
+	{ "ses", sesnotify_decode, REPORT_BOUNCE },
+	{ "text", textbounce_decode, REPORT_BOUNCE },
 };
 
 const char *

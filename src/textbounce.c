@@ -1,0 +1,692 @@
+/*
+ * textbounce.c - bounces that are not RFC 3464 reports: the plain-text
+ * notices of qmail, Exim, OpenSMTPD, DragonFly, Gmail, Yahoo, Sendmail and
+ * the many MTAs that imitate them.
+ *
+ * Such a notice has three parts: a preamble saying the message could not
+ * be delivered, one paragraph per failed recipient (the address, then what
+ * the remote server said), and a copy of the returned message after a
+ * separator line. The decoder
+ *   1. accepts only messages that announce themselves as bounces (a
+ *      MAILER-DAEMON-like sender or a non-delivery subject, and a body that
+ *      says so), so that ordinary mail and auto-replies never yield OOB
+ *      records;
+ *   2. takes the notice text (the first text/plain part outside any
+ *      attached message) up to the separator;
+ *   3. finds the recipients: addresses standing alone on a line
+ *      ("<a@b>:", "  a@b", "a@b: 550 ..."), else the first address named
+ *      in a "could not deliver to" sentence;
+ *   4. reads each recipient's reply code, enhanced status code and reply
+ *      text from the lines that follow it.
+ * Fields map as for a DSN whose Diagnostic-Code carried that reply: code
+ * and content from the reply ("550 5.1.1 text" gives 550 and "5.1.1
+ * text"), 550 and the whole text when no code is found, the enhanced code
+ * from the text or else derived from the reply class (status_derived).
+ */
+#include "config.h"
+
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <gmime/gmime.h>
+#include <pcre2.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kumoref.h"
+#include "message.h"
+#include "textbounce.h"
+#include "util.h"
+
+/* Bounds on what one notice can produce and how much of it is read. */
+#define TB_MAX_RECIPIENTS	1000
+#define TB_MAX_TEXT		(256 * 1024)
+#define TB_MATCH_LIMIT		1000000
+
+enum tb_re {
+	RE_SENDER,	/* From: of a bounce */
+	RE_SUBJECT,	/* Subject: of a bounce */
+	RE_AUTOREPLY,	/* Subject: of a vacation notice */
+	RE_BODY,	/* a sentence that only a bounce contains */
+	RE_CUT,		/* the line before the returned message */
+	RE_RCPT_LINE,	/* a line holding only a recipient (and its reply) */
+	RE_RCPT_SENTENCE, /* "could not be delivered to <a@b>" */
+	RE_REPLY,	/* a reply code where a server's words are quoted */
+	RE_REPLY_LINE,	/* a reply code at the start of a line */
+	RE_STATUS,	/* an enhanced status code */
+	RE_TEMPORARY,	/* the notice says delivery is still being tried */
+	RE_COUNT
+};
+
+static const char *const patterns[RE_COUNT] = {
+	[RE_SENDER] =
+	    "(?i)mailer[-_ ]?daemon|postmaster|mail ?delivery ?(sub)?system|"
+	    "mail ?administrator|mail ?delivery|double-bounce|"
+	    "mailadmin|mail router|internet mail delivery|"
+	    "mail transport system|smtp ?gateway|post ?office",
+	[RE_SUBJECT] =
+	    "(?i)undeliver|undelivered|non[- ]?deliver|delivery ?(status "
+	    "notification|failure|failed|notification|problem|error|report)|"
+	    "failure notice|failed mail|mail (delivery )?fail|returned mail|"
+	    "mail ?system error|could not (be )?deliver|can'?t deliver|"
+	    "not delivered|returned to sender|delivery has failed|"
+	    "message (not )?(delivered|rejected)|mail error|"
+	    "error sending|delivery unsuccessful|unzustellbar|"
+	    "unable to deliver|bounce|permanent error|failure delivery|"
+	    "warning: could not send|rejected",
+	[RE_AUTOREPLY] =
+	    "(?i)out of (the )?office|auto(matic)?[- ]?(reply|response|"
+	    "antwort)|vacation|abwesen|away from",
+	[RE_BODY] =
+	    "(?i)could not be delivered|couldn'?t be delivered|"
+	    "was not delivered|wasn'?t able to deliver|unable to deliver|"
+	    "not able to deliver|delivery (to the following|has failed|"
+	    "failed|to .{1,200} failed)|failed permanently|"
+	    "permanent (fatal )?error|error (has )?occurred while|"
+	    "error delivering|could not deliver|cannot be delivered|"
+	    "can ?not deliver|undeliverable|undelivered|"
+	    "following (address(es)?|recipients?)( had)? (failed|"
+	    "permanent|errors)|following (address|recipient)|"
+	    "delivery status notification|did not reach|"
+	    "rejected (by|your)|returned to (the )?sender|"
+	    "message (was )?rejected|failed to deliver|delivery failure|"
+	    "mailbox (is )?(full|unavailable|not found)|user unknown|"
+	    "unknown user|no such (user|recipient|mailbox)|"
+	    "remote host said|said: [45][0-9][0-9]",
+	[RE_CUT] =
+	    /* a separator line that names the returned message */
+	    "(?im)^[ \\t]*(?:-{2,}|={2,}|_{2,}|\\*{2,})[^\\n]*?(?:copy|original|"
+	    "returned|undelivered|unsent|message (?:header|text|body)|"
+	    "headers? (?:of|follow))|"
+	    /* or a sentence that announces it */
+	    "^[ \\t]*(?:this is a copy of|below this line|below is a copy|"
+	    "(?:the )?original message (?:follows|headers|text|is attached|"
+	    "was attached)|(?:the )?returned (?:mail|message) (?:follows|below)|"
+	    "(?:the )?start of returned (?:mail|message)|"
+	    "message headers follow|(?:the )?headers? of (?:the |your )?"
+	    "(?:original )?message|a copy of (?:the |your )?(?:original )?"
+	    "message|original message:|unsent message follows|"
+	    "(?:your )?message (?:header|text) follows|"
+	    "(?:the )?undelivered message (?:follows|headers)|"
+	    "(?:included|attached) is a copy)|"
+	    /* or the returned header block itself, without a separator */
+	    "^(?:received|return-path|delivered-to|x-original-to|message-id|"
+	    "dkim-signature|arc-seal|authentication-results|mime-version|"
+	    "content-type|x-[a-z0-9-]+)[ \\t]*:|^from \\S+ +\\w{3} \\w{3} ",
+	[RE_RCPT_LINE] =
+	    "^[ \\t]*(?:[*-][ \\t]+|>{1,3}[ \\t]*)?(?:(?!(?:message-id|from|"
+	    "sender|reply-to|return-path|in-reply-to|references|envelope-from|"
+	    "date|subject|to|cc|original-envelope-id|x-[a-z-]+)[ \\t]*:)"
+	    "([a-z][a-z0-9 ,()-]{0,60}):[ \\t]*)?"
+	    "(?:rfc822;[ \\t]*)?[<'\"]?"
+	    "([^\\s<>()'\",;:@]+@[A-Za-z0-9][-A-Za-z0-9.]*[A-Za-z0-9]|"
+	    "[^\\s<>()'\",;:@]+@\\[[0-9.:A-Fa-f]+\\])"
+	    "[>'\"]?[ \\t]*(?:\\([^)]*\\)[ \\t]*)?"
+	    "(?:(?::|\\.\\.\\.|,|;| -|[ \\t])[ \\t]*(.*))?$",
+	[RE_RCPT_SENTENCE] =
+	    "(?i)(?:deliver(?:ed|ing|y)?|sent|send|message|mail|e-?mail)"
+	    "[^\\n<]{0,80}?\\b(?:to|for|recipients?)[ \\t:]*(?:\\n[ \\t]*)?"
+	    "[<'\"]?([^\\s<>()'\",;:@]+@[A-Za-z0-9][-A-Za-z0-9.]*"
+	    "[A-Za-z0-9])[>'\"]?",
+	[RE_REPLY] =
+	    "(?i)(?|(?:said|says|returned|response|responded|replied|reply|"
+	    "answer(?:ed)?|error|reason|diagnostic[- ]code|smtp;|"
+	    "failed|rejected|status)[^\\n0-9]{0,48}?(?<![0-9.#])"
+	    "([245][0-9][0-9])(?=[ -]|$)|"
+	    "[])]:[ \\t]*([245][0-9][0-9])(?=[ -]|$))",
+	[RE_REPLY_LINE] =
+	    "(?m)^[ \\t]*(?:<[^>\\n]*>[ \\t]*:?[ \\t]*)?([245][0-9][0-9])(?=[ -]|$)",
+	[RE_STATUS] =
+	    "(?<![0-9A-Za-z.])([245])\\.([0-9]{1,3})\\.([0-9]{1,3})"
+	    "(?![0-9]|\\.[0-9])",
+	[RE_TEMPORARY] =
+	    "(?i)has been delayed|will (continue|keep) (trying|to try|"
+	    "retrying)|still (trying|being retried|undelivered)|"
+	    "will be retried|not yet been delivered|delivery (is )?delayed|"
+	    "warning: message",
+};
+
+static pcre2_code *res[RE_COUNT];
+static pcre2_match_context *mctx;
+static pthread_once_t res_once = PTHREAD_ONCE_INIT;
+
+static void
+compile_patterns(void)
+{
+	for (int i = 0; i < RE_COUNT; i++) {
+		int err;
+		PCRE2_SIZE off;
+		uint32_t opts = PCRE2_UTF | PCRE2_MATCH_INVALID_UTF;
+
+		if (i == RE_RCPT_LINE)
+			opts |= PCRE2_CASELESS;
+		res[i] = pcre2_compile((PCRE2_SPTR)patterns[i],
+		    PCRE2_ZERO_TERMINATED, opts, &err, &off, NULL);
+		if (res[i] == NULL)
+			fatalx("textbounce: pattern %d does not compile at %zu",
+			    i, (size_t)off);
+		(void)pcre2_jit_compile(res[i], PCRE2_JIT_COMPLETE);
+	}
+	mctx = pcre2_match_context_create(NULL);
+	pcre2_set_match_limit(mctx, TB_MATCH_LIMIT);
+}
+
+/* A match of pattern re in s[0..n) from start: capture groups in md. */
+static bool
+find(enum tb_re re, const char *s, size_t n, size_t start,
+    pcre2_match_data *md)
+{
+	return pcre2_match(res[re], (PCRE2_SPTR)s, n, start, 0, md, mctx) > 0;
+}
+
+static bool
+matches(enum tb_re re, const char *s)
+{
+	pcre2_match_data *md;
+	bool ok;
+
+	if (s == NULL)
+		return false;
+	md = pcre2_match_data_create_from_pattern(res[re], NULL);
+	ok = find(re, s, strlen(s), 0, md);
+	pcre2_match_data_free(md);
+	return ok;
+}
+
+/* Capture group g of the last match as [*p, *p + *n). */
+static bool
+group(pcre2_match_data *md, int g, const char *s, const char **p, size_t *n)
+{
+	PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
+
+	if ((uint32_t)g >= pcre2_get_ovector_count(md) ||
+	    ov[2 * g] == PCRE2_UNSET)
+		return false;
+	*p = s + ov[2 * g];
+	*n = ov[2 * g + 1] - ov[2 * g];
+	return true;
+}
+
+/*
+ * The first text/plain leaf in document order that is not inside an
+ * attached message (text/html when there is none). Iterative: the tree may
+ * be deep.
+ */
+static GMimeObject *
+notice_part(GMimeObject *top)
+{
+	GMimeObject *stack[64], *html = NULL;
+	size_t n = 0;
+
+	stack[n++] = top;
+	while (n > 0) {
+		GMimeObject *o = stack[--n];
+		if (GMIME_IS_MULTIPART(o)) {
+			GMimeMultipart *mp = GMIME_MULTIPART(o);
+			int count = g_mime_multipart_get_count(mp);
+			/* Push in reverse so the first child is visited first. */
+			for (int i = count - 1; i >= 0 && n < nitems(stack); i--)
+				stack[n++] = g_mime_multipart_get_part(mp, i);
+		} else if (GMIME_IS_TEXT_PART(o)) {
+			if (mime_is(o, "text", "plain"))
+				return o;
+			if (html == NULL && mime_is(o, "text", "html"))
+				html = o;
+		}
+	}
+	return html;
+}
+
+/* Text with HTML tags dropped and <br>/<p> turned into line ends. */
+static char *
+strip_html(const char *s)
+{
+	struct buf b = { 0 };
+
+	buf_reserve(&b, strlen(s));
+	while (*s != '\0') {
+		if (*s == '<') {
+			const char *e = strchr(s, '>');
+			if (e == NULL)
+				break;
+			if (strncasecmp(s, "<br", 3) == 0 ||
+			    strncasecmp(s, "<p", 2) == 0 ||
+			    strncasecmp(s, "</p", 3) == 0 ||
+			    strncasecmp(s, "<div", 4) == 0 ||
+			    strncasecmp(s, "<tr", 3) == 0)
+				buf_putc(&b, '\n');
+			s = e + 1;
+		} else if (strncmp(s, "&lt;", 4) == 0) {
+			buf_putc(&b, '<');
+			s += 4;
+		} else if (strncmp(s, "&gt;", 4) == 0) {
+			buf_putc(&b, '>');
+			s += 4;
+		} else if (strncmp(s, "&amp;", 5) == 0) {
+			buf_putc(&b, '&');
+			s += 5;
+		} else if (strncmp(s, "&nbsp;", 6) == 0) {
+			buf_putc(&b, ' ');
+			s += 6;
+		} else
+			buf_putc(&b, *s++);
+	}
+	return buf_steal(&b);
+}
+
+/*
+ * The notice as valid UTF-8 with LF line ends, at most TB_MAX_TEXT bytes,
+ * or NULL when the message has no text part.
+ */
+static char *
+notice_text(const struct message *m)
+{
+	GMimeObject *top = g_mime_message_get_mime_part(m->mime);
+	GMimeObject *part;
+	char *text, *out;
+
+	if (top == NULL)
+		return NULL;
+	if ((part = notice_part(top)) != NULL)
+		text = g_mime_text_part_get_text(GMIME_TEXT_PART(part));
+	else if (GMIME_IS_MULTIPART(top) &&
+	    g_mime_multipart_get_count(GMIME_MULTIPART(top)) == 0) {
+		/* A "multipart" whose boundary never occurs: all preamble. */
+		const char *pro = g_mime_multipart_get_prologue(
+		    GMIME_MULTIPART(top));
+		text = pro != NULL ? g_strdup(pro) : NULL;
+	} else if (GMIME_IS_PART(top)) {
+		/* A notice sent with a wrong type (message/delivery-status). */
+		size_t n;
+		char *raw = mime_part_decoded(top, &n);
+		text = raw != NULL ? g_strndup(raw, n) : NULL;
+		free(raw);
+	} else
+		text = NULL;
+	if (text == NULL)
+		return NULL;
+	if (part != NULL && mime_is(part, "text", "html")) {
+		out = strip_html(text);
+		g_free(text);
+		text = g_strdup(out);
+		free(out);
+	}
+	size_t len = strlen(text), o = 0;
+	if (len > TB_MAX_TEXT)
+		len = TB_MAX_TEXT;
+	out = utf8_lossy(text, len);
+	g_free(text);
+	for (size_t i = 0; out[i] != '\0'; i++) {
+		if (out[i] == '\r') {
+			if (out[i + 1] != '\n')
+				out[o++] = '\n';
+			continue;
+		}
+		out[o++] = out[i];
+	}
+	out[o] = '\0';
+	return out;
+}
+
+/* Whether the message presents itself as a bounce. */
+static bool
+looks_like_bounce(const struct message *m, const char *text)
+{
+	const char *from = g_mime_object_get_header(GMIME_OBJECT(m->mime),
+	    "From");
+	const char *subject = g_mime_message_get_subject(m->mime);
+	const char *auto_sub = g_mime_object_get_header(GMIME_OBJECT(m->mime),
+	    "Auto-Submitted");
+
+	bool daemon = matches(RE_SENDER, from);
+
+	/* Exim marks its bounces auto-replied too; a vacation notice is not
+	 * from a mailer daemon. */
+	if (!daemon && auto_sub != NULL &&
+	    strncasecmp(auto_sub, "auto-replied", 12) == 0)
+		return false;
+	if (matches(RE_AUTOREPLY, subject))
+		return false;
+	if (!daemon && !matches(RE_SUBJECT, subject))
+		return false;
+	return matches(RE_BODY, text) || matches(RE_SUBJECT, subject);
+}
+
+/* Lowercased copy of the address a@b for comparisons. */
+static char *
+addr_key(const char *p, size_t n)
+{
+	return str_lower(xstrndup(p, n));
+}
+
+static bool
+seen(char **v, size_t n, const char *key)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(v[i], key) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * The reply in a recipient's diagnostic text: code, enhanced status and
+ * content into b. The content is the reply from its code on, its
+ * continuation lines joined by spaces; without a code, the whole text.
+ */
+static void
+read_reply(const char *diag, struct bounce *b, pcre2_match_data *md)
+{
+	size_t n = strlen(diag);
+	const char *p, *code_at = NULL;
+	size_t pn;
+
+	if (find(RE_REPLY_LINE, diag, n, 0, md) && group(md, 1, diag, &p, &pn))
+		code_at = p;
+	if (find(RE_REPLY, diag, n, 0, md) && group(md, 1, diag, &p, &pn) &&
+	    (code_at == NULL || p < code_at))
+		code_at = p;
+
+	/*
+	 * The content, one line at a time: the continuation lines of a
+	 * multiline reply ("550-5.7.26 ...") lose the code and the enhanced
+	 * code that they repeat, and all whitespace runs become one space.
+	 */
+	struct buf c = { 0 };
+	const char *from = code_at != NULL ? code_at + 3 : diag;
+	size_t enh_len = 0;
+	if (code_at != NULL && (*from == ' ' || *from == '-'))
+		from++;
+	if (code_at != NULL && find(RE_STATUS, from, strlen(from), 0, md) &&
+	    group(md, 0, from, &p, &pn) && p == from)
+		enh_len = pn;
+	const char *enh = from;
+	for (const char *line = from; *line != '\0';) {
+		const char *eol = strchr(line, '\n');
+		const char *e = eol != NULL ? eol : line + strlen(line);
+		const char *q = line;
+		if (line != from) {
+			while (q < e && (*q == ' ' || *q == '\t'))
+				q++;
+			if (code_at != NULL && e - q >= 4 &&
+			    strncmp(q, code_at, 3) == 0 &&
+			    (q[3] == '-' || q[3] == ' ')) {
+				q += 4;
+				if (enh_len > 0 && (size_t)(e - q) >= enh_len &&
+				    strncmp(q, enh, enh_len) == 0 &&
+				    (q + enh_len == e || q[enh_len] == ' '))
+					q += enh_len;
+			}
+		}
+		for (; q < e; q++) {
+			if (*q == ' ' || *q == '\t' || *q == '\r') {
+				if (c.len > 0 && c.data[c.len - 1] != ' ')
+					buf_putc(&c, ' ');
+				continue;
+			}
+			buf_putc(&c, *q);
+		}
+		if (c.len > 0 && c.data[c.len - 1] != ' ')
+			buf_putc(&c, ' ');
+		line = eol != NULL ? eol + 1 : e;
+	}
+	while (c.len > 0 && c.data[c.len - 1] == ' ')
+		c.data[--c.len] = '\0';
+	free(b->content);
+	b->content = c.data != NULL ? buf_steal(&c) : xstrdup("");
+	if (code_at != NULL)
+		b->code = (code_at[0] - '0') * 100 + (code_at[1] - '0') * 10 +
+		    (code_at[2] - '0');
+
+	/* The enhanced code: in the reply if there is one, else anywhere. */
+	const char *base = NULL;
+	if (code_at != NULL && find(RE_STATUS, code_at, strlen(code_at), 0, md))
+		base = code_at;
+	else if (find(RE_STATUS, diag, n, 0, md))
+		base = diag;
+	if (base != NULL) {
+		const char *g[3];
+		size_t gn[3];
+		for (int i = 0; i < 3; i++)
+			if (!group(md, i + 1, base, &g[i], &gn[i]))
+				return;
+		b->has_status = true;
+		b->cls = (unsigned)(*g[0] - '0');
+		b->subject = (unsigned)strtoul(g[1], NULL, 10);
+		b->detail = (unsigned)strtoul(g[2], NULL, 10);
+		return;
+	}
+	b->status_derived = true;
+	b->has_status = true;
+	b->cls = code_at != NULL && b->code >= 400 ? (unsigned)b->code / 100 :
+	    matches(RE_TEMPORARY, diag) ? 4 : 5;
+	b->subject = 0;
+	b->detail = 0;
+}
+
+/* The text from p to the next recipient line (or the end), trimmed. */
+static char *
+diag_between(const char *p, const char *end)
+{
+	return str_trim_dup(p, (size_t)(end - p));
+}
+
+/* Whether the last non-empty line before line introduces the sender. */
+static bool
+names_sender(const char *text, const char *line)
+{
+	const char *e = line;
+
+	while (e > text && (e[-1] == '\n' || e[-1] == ' ' || e[-1] == '\t'))
+		e--;
+	const char *b = e;
+	while (b > text && b[-1] != '\n')
+		b--;
+	size_t n = (size_t)(e - b);
+	return (n >= 7 && strncasecmp(e - 7, "sent by", 7) == 0) ||
+	    (n >= 5 && strncasecmp(e - 5, "from:", 5) == 0) ||
+	    (n >= 7 && strncasecmp(e - 7, "sender:", 7) == 0);
+}
+
+struct rcpt_at {
+	const char *line;	/* start of its line */
+	const char *after;	/* first byte after the address (and ':') */
+	char	*addr;
+	char	*label;		/* the words before "addr" and a colon */
+};
+
+/*
+ * Recipient lines in text[0..n): addresses alone on a line, the sender
+ * and the bounce's own To: excluded. Returns the count; *out malloc'ed.
+ */
+static size_t
+recipient_lines(const char *text, size_t n, char **exclude, size_t nexclude,
+    struct rcpt_at **out, pcre2_match_data *md)
+{
+	struct rcpt_at *v = NULL;
+	size_t count = 0, cap = 0;
+	char **keys = NULL;
+
+	for (const char *line = text; line < text + n;) {
+		const char *eol = memchr(line, '\n', (size_t)(text + n - line));
+		if (eol == NULL)
+			eol = text + n;
+		const char *a;
+		size_t an;
+		if ((size_t)(eol - line) < 512 &&
+		    find(RE_RCPT_LINE, line, (size_t)(eol - line), 0, md) &&
+		    group(md, 2, line, &a, &an)) {
+			char *key = addr_key(a, an);
+			if (!names_sender(text, line) &&
+			    !seen(exclude, nexclude, key) &&
+			    !seen(keys, count, key) &&
+			    count < TB_MAX_RECIPIENTS) {
+				if (count == cap) {
+					cap = cap ? cap * 2 : 4;
+					v = xrealloc(v, cap * sizeof(*v));
+					keys = xrealloc(keys, cap * sizeof(*keys));
+				}
+				const char *rest;
+				size_t rn;
+				v[count].line = line;
+				v[count].after = group(md, 3, line, &rest, &rn) ?
+				    rest : eol;
+				/* "User mailbox exceeds allowed size: a@b" */
+				v[count].label = group(md, 1, line, &rest, &rn) ?
+				    xstrndup(rest, rn) : NULL;
+				v[count].addr = xstrndup(a, an);
+				keys[count] = key;
+				count++;
+			} else
+				free(key);
+		}
+		line = eol < text + n ? eol + 1 : eol;
+	}
+	for (size_t i = 0; i < count; i++)
+		free(keys[i]);
+	free(keys);
+	*out = v;
+	return count;
+}
+
+/* Addresses of the bounce's own From and To headers, lowercased. */
+static size_t
+own_addresses(const struct message *m, char ***out)
+{
+	char **v = NULL;
+	size_t n = 0;
+	GMimeAddressType types[] = { GMIME_ADDRESS_TYPE_FROM,
+	    GMIME_ADDRESS_TYPE_TO };
+
+	for (size_t t = 0; t < nitems(types); t++) {
+		InternetAddressList *l = g_mime_message_get_addresses(m->mime,
+		    types[t]);
+		int count = l != NULL ? internet_address_list_length(l) : 0;
+		for (int i = 0; i < count && i < 16; i++) {
+			InternetAddress *ia = internet_address_list_get_address(l, i);
+			if (!INTERNET_ADDRESS_IS_MAILBOX(ia))
+				continue;
+			const char *a = internet_address_mailbox_get_addr(
+			    INTERNET_ADDRESS_MAILBOX(ia));
+			if (a == NULL || *a == '\0')
+				continue;
+			v = xrealloc(v, (n + 1) * sizeof(*v));
+			v[n++] = addr_key(a, strlen(a));
+		}
+	}
+	*out = v;
+	return n;
+}
+
+/* X-KumoRef of the returned message: an attached message, else the text. */
+static json_t *
+returned_trace(const struct message *m, const char *cut)
+{
+	struct raw_entity *kids;
+	size_t n = message_children(m, &kids);
+	json_t *trace = NULL;
+
+	for (size_t i = 1; i < n && trace == NULL; i++) {
+		struct raw_entity inner;
+		raw_entity_split(kids[i].body, kids[i].body_len, &inner);
+		trace = kumoref_scan_headers(inner.headers, inner.headers_len);
+	}
+	free(kids);
+	if (trace == NULL && cut != NULL) {
+		const char *h = strchr(cut, '\n');
+		if (h != NULL) {
+			while (*h == '\n')
+				h++;
+			const char *end = strstr(h, "\n\n");
+			size_t hn = end != NULL ? (size_t)(end - h) + 1 : strlen(h);
+			trace = kumoref_scan_headers(h, hn);
+		}
+	}
+	return trace;
+}
+
+int
+textbounce_decode(const struct message *m, struct report *r)
+{
+	pcre2_match_data *md;
+	char *text;
+	int rc = 0;
+
+	if (m->mime == NULL)
+		return 0;
+	pthread_once(&res_once, compile_patterns);
+	if ((text = notice_text(m)) == NULL)
+		return 0;
+	if (!looks_like_bounce(m, text)) {
+		free(text);
+		return 0;
+	}
+	md = pcre2_match_data_create(8, NULL);
+
+	/* The notice ends where the returned message begins. */
+	size_t n = strlen(text);
+	const char *cut = NULL, *p;
+	size_t pn;
+	if (find(RE_CUT, text, n, 0, md) && group(md, 0, text, &p, &pn)) {
+		cut = p;
+		n = (size_t)(p - text);
+	}
+
+	char **own;
+	size_t nown = own_addresses(m, &own);
+	struct rcpt_at *rc_at;
+	size_t nr = recipient_lines(text, n, own, nown, &rc_at, md);
+
+	if (nr == 0 && find(RE_RCPT_SENTENCE, text, n, 0, md) &&
+	    group(md, 1, text, &p, &pn)) {
+		char *key = addr_key(p, pn);
+		if (!seen(own, nown, key)) {
+			rc_at = xmalloc(sizeof(*rc_at));
+			rc_at[0].line = p;
+			rc_at[0].after = p + pn;
+			rc_at[0].addr = xstrndup(p, pn);
+			rc_at[0].label = NULL;
+			nr = 1;
+		}
+		free(key);
+	}
+
+	if (nr > 0) {
+		bool temporary = matches(RE_TEMPORARY, text);
+		r->kind = REPORT_BOUNCE;
+		r->decoder = "text";
+		for (size_t i = 0; i < nr; i++) {
+			struct bounce *b = report_add_bounce(r);
+			const char *end = i + 1 < nr ? rc_at[i + 1].line : text + n;
+			char *diag = diag_between(rc_at[i].after, end);
+			/* "a@b" then a blank line and the reason: Gmail. */
+			if (*diag == '\0' && i + 1 == nr) {
+				free(diag);
+				diag = diag_between(rc_at[i].after, text + n);
+			}
+			/* Nothing after the address: the label is the reason. */
+			if (*diag == '\0' && rc_at[i].label != NULL) {
+				free(diag);
+				diag = str_trim_dup(rc_at[i].label,
+				    strlen(rc_at[i].label));
+			}
+			b->recipient = rc_at[i].addr;
+			rc_at[i].addr = NULL;
+			b->action = xstrdup(temporary ? "delayed" : "failed");
+			read_reply(diag, b, md);
+			free(diag);
+		}
+		r->trace = returned_trace(m, cut);
+		rc = 1;
+	}
+
+	for (size_t i = 0; i < nr; i++) {
+		free(rc_at[i].addr);
+		free(rc_at[i].label);
+	}
+	free(rc_at);
+	for (size_t i = 0; i < nown; i++)
+		free(own[i]);
+	free(own);
+	pcre2_match_data_free(md);
+	free(text);
+	return rc;
+}

@@ -1,0 +1,257 @@
+/*
+ * test_textbounce.c - the plain-text bounce decoder on real notices from
+ * the Sisimai corpus (qmail, Exim, OpenSMTPD, Gmail, Yahoo, DragonFly,
+ * Zoho), every field of every bounce; and messages it must leave alone.
+ */
+#include "testutil.h"
+
+#include "message.h"
+#include "report.h"
+#include "textbounce.h"
+
+struct want {
+	const char *recipient;
+	const char *action;
+	int	 code;
+	unsigned cls, subject, detail;
+	bool	 derived;
+	const char *content;
+};
+
+/* Decode a corpus file; returns the decoder's result. */
+static int
+decode_file(const char *rel, struct report *r)
+{
+	struct message m;
+	size_t len;
+	char *data = corpus_read(rel, &len);
+	int rc;
+
+	memset(r, 0, sizeof(*r));
+	message_load(&m, data, len);
+	rc = textbounce_decode(&m, r);
+	message_free(&m);
+	free(data);
+	return rc;
+}
+
+static void
+expect(const char *name, const struct want *w, size_t nw)
+{
+	struct report r;
+	char *rel = xasprintf("sisimai/maildir/%s", name);
+
+	assert_int_equal(decode_file(rel, &r), 1);
+	assert_int_equal(r.kind, REPORT_BOUNCE);
+	assert_string_equal(r.decoder, "text");
+	assert_int_equal(r.nbounces, nw);
+	for (size_t i = 0; i < nw; i++) {
+		const struct bounce *b = &r.bounces[i];
+		assert_string_equal(b->recipient, w[i].recipient);
+		assert_string_equal(b->action, w[i].action);
+		assert_int_equal(b->code, w[i].code);
+		assert_true(b->has_status);
+		assert_int_equal(b->cls, w[i].cls);
+		assert_int_equal(b->subject, w[i].subject);
+		assert_int_equal(b->detail, w[i].detail);
+		assert_int_equal(b->status_derived, w[i].derived);
+		assert_string_equal(b->content, w[i].content);
+		assert_null(b->reporting_mta);
+		assert_null(b->diagnostic_type);
+		assert_false(b->has_last_attempt);
+	}
+	assert_null(r.trace);
+	report_free(&r);
+	free(rel);
+}
+
+static void
+test_qmail(void **state)
+{
+	static const struct want w[] = { {
+		"kijitora@example.ne.jp", "failed", 550, 5, 5, 0, false,
+		"Unknown user kijitora@example.ne.jp . (#5.5.0) (Other MXes "
+		"tried: 192.0.2.32 said 550 for RCPT TO response; 192.0.2.40 "
+		"said 550 for RCPT TO response; 192.0.2.12 said 550 for RCPT "
+		"TO response; 192.0.2.24 said 550 for RCPT TO response.)" } };
+
+	(void)state;
+	expect("lhost-qmail-01.eml", w, nitems(w));
+}
+
+static void
+test_exim(void **state)
+{
+	static const struct want w[] = { {
+		"kijitora@example.ed.jp", "failed", 550, 5, 7, 0, false,
+		"5.7.0 <shironeko@example.jp>... Please use the smtp server "
+		"of your ISP." } };
+	/* The sender named in "A message sent by" is not a recipient. */
+	static const struct want w8[] = { {
+		"kijitora@example.org", "failed", 550, 5, 0, 0, true,
+		"(ultimately generated from nekochan@example.org) all hosts "
+		"have been failing for a long time and were last tried after "
+		"this message arrived" } };
+	/* "host H [ip]: 554 ..." after a line break. */
+	static const struct want w3[] = { {
+		"kijitora@example.or.jp", "failed", 554, 5, 7, 0, false,
+		"5.7.0 Header error" } };
+
+	(void)state;
+	expect("lhost-exim-01.eml", w, nitems(w));
+	expect("lhost-exim-08.eml", w8, nitems(w8));
+	expect("lhost-exim-03.eml", w3, nitems(w3));
+}
+
+static void
+test_opensmtpd(void **state)
+{
+	static const struct want w[] = { {
+		"apdugoaidugoaidugoaeiudggadi@gmail.com", "failed", 550,
+		5, 1, 1, false,
+		"5.1.1 http://support.google.com/mail/bin/answer.py?answer="
+		"6596 ad1si1997204pbd.83 - gsmtp" } };
+
+	(void)state;
+	expect("lhost-opensmtpd-01.eml", w, nitems(w));
+}
+
+static void
+test_gmail_yahoo(void **state)
+{
+	/* The reason follows the address after a blank line. */
+	static const struct want g[] = { {
+		"userunknown@example.jp", "failed", 550, 5, 1, 1, false,
+		"5.1.1 <userunknown@example.jp>... User Unknown" } };
+	static const struct want y[] = { {
+		"kijitora@example.org", "failed", 550, 5, 1, 1, false,
+		"5.1.1 <kijitora@example.org>... User Unknown [RCPT_TO]" } };
+
+	(void)state;
+	expect("lhost-gmail-01.eml", g, nitems(g));
+	expect("lhost-yahoo-01.eml", y, nitems(y));
+}
+
+static void
+test_multiline_reply(void **state)
+{
+	/* A sentence names the recipient; the 550- lines are one reply. */
+	static const struct want w[] = { {
+		"pseudo-local-part@google.example.com", "failed", 550,
+		5, 7, 26, false,
+		"5.7.26 Unauthenticated email from example.jp is not accepted "
+		"due to domain's DMARC policy. Please contact the "
+		"administrator of example.jp domain if this was a legitimate "
+		"mail. To learn about the DMARC initiative, go to "
+		"https://support.google.com/mail/?p=DmarcRejection "
+		"98e67ed59e1d1-2c2d0e28189si6418580a91.13 - gsmtp" } };
+
+	(void)state;
+	expect("lhost-dragonfly-01.eml", w, nitems(w));
+}
+
+static void
+test_address_then_text(void **state)
+{
+	/* "a@b Invalid Address, ..." in a quoted-printable part. */
+	static const struct want w[] = { {
+		"kijitora@example.co.jp", "failed", 550, 5, 1, 1, false,
+		"Invalid Address, ERROR_CODE :550, ERROR_CODE :5.1.1 "
+		"<kijitora@example.co.jp>... User Unknown" } };
+
+	(void)state;
+	expect("lhost-zoho-01.eml", w, nitems(w));
+}
+
+/* Ordinary mail, auto-replies and DSNs are not this decoder's. */
+static void
+test_not_text_bounces(void **state)
+{
+	static const char *const names[] = {
+		"not-bounces/is-not-bounce-01.eml",
+		"not-bounces/is-not-bounce-02.eml",
+		"maildir/rfc3834-01.eml", "maildir/rfc3834-02.eml",
+		"maildir/rfc3834-03.eml", "maildir/rfc3834-04.eml",
+		"maildir/rfc3834-05.eml",
+	};
+
+	(void)state;
+	for (size_t i = 0; i < nitems(names); i++) {
+		struct report r;
+		char *rel = xasprintf("sisimai/%s", names[i]);
+		if (decode_file(rel, &r) != 0)
+			fail_msg("%s decoded as a bounce", names[i]);
+		assert_int_equal(r.nbounces, 0);
+		report_free(&r);
+		free(rel);
+	}
+}
+
+static int
+decode_string(const char *text, struct report *r)
+{
+	struct message m;
+	int rc;
+
+	memset(r, 0, sizeof(*r));
+	message_load(&m, text, strlen(text));
+	rc = textbounce_decode(&m, r);
+	message_free(&m);
+	return rc;
+}
+
+static void
+test_synthetic(void **state)
+{
+	struct report r;
+
+	(void)state;
+	/* A bounce notice that names nobody gives nothing. */
+	assert_int_equal(decode_string("From: MAILER-DAEMON@mx.example\n"
+	    "To: a@b.example\nSubject: Undelivered Mail\n\n"
+	    "Your message could not be delivered.\n", &r), 0);
+	report_free(&r);
+	/* The bounce's own addressee is not a failed recipient. */
+	assert_int_equal(decode_string("From: MAILER-DAEMON@mx.example\n"
+	    "To: a@b.example\nSubject: Undelivered Mail\n\n"
+	    "Dear a@b.example\n\nYour message could not be delivered.\n",
+	    &r), 0);
+	report_free(&r);
+	/* A personal message that quotes an address is not a bounce. */
+	assert_int_equal(decode_string("From: Alice <alice@example.org>\n"
+	    "To: bob@example.com\nSubject: lunch\n\n"
+	    "carol@example.net\nsaid she could not be delivered lunch.\n",
+	    &r), 0);
+	report_free(&r);
+	/* A still-trying notice: delayed, class from the 4xx reply. */
+	assert_int_equal(decode_string("From: MAILER-DAEMON@mx.example\n"
+	    "To: a@b.example\nSubject: Delivery delayed\n\n"
+	    "Your message could not be delivered yet; it will be retried.\n\n"
+	    "<c@d.example>: host mx.d.example said: 451 try later\n", &r), 1);
+	assert_int_equal(r.nbounces, 1);
+	assert_string_equal(r.bounces[0].recipient, "c@d.example");
+	assert_string_equal(r.bounces[0].action, "delayed");
+	assert_int_equal(r.bounces[0].code, 451);
+	assert_int_equal(r.bounces[0].cls, 4);
+	assert_int_equal(r.bounces[0].subject, 0);
+	assert_true(r.bounces[0].status_derived);
+	assert_string_equal(r.bounces[0].content, "try later");
+	report_free(&r);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_qmail),
+		cmocka_unit_test(test_exim),
+		cmocka_unit_test(test_opensmtpd),
+		cmocka_unit_test(test_gmail_yahoo),
+		cmocka_unit_test(test_multiline_reply),
+		cmocka_unit_test(test_address_then_text),
+		cmocka_unit_test(test_not_text_bounces),
+		cmocka_unit_test(test_synthetic),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
