@@ -723,12 +723,22 @@ arf_decode(const struct message *m, struct report *r)
 	size_t n = 0;
 	int rc = 0;
 
+	if (m->mime != NULL)
+		mp = g_mime_message_get_mime_part(m->mime);
+	/*
+	 * A multipart/report that names another report type (a DSN) is
+	 * neither ARF nor a complaint: decide that before parsing any part.
+	 */
+	if (mp != NULL && GMIME_IS_MULTIPART(mp) && is_other_report(mp)) {
+		const char *rt = g_mime_object_get_content_type_parameter(mp,
+		    "report-type");
+		if (rt != NULL && !str_ieq(rt, "feedback-report"))
+			return 0;
+	}
 	/* The top-level fields only serve JMRP and Apple; GMime has the rest. */
 	raw_entity_split(m->text, m->len, &whole);
 	if (fields_parse(whole.headers, whole.headers_len, &top) != 0)
 		memset(&top, 0, sizeof(top));
-	if (m->mime != NULL)
-		mp = g_mime_message_get_mime_part(m->mime);
 	if (mp != NULL && GMIME_IS_MULTIPART(mp)) {
 		n = message_children(m, &kids);
 		parts = xcalloc(n + 1, sizeof(*parts));

@@ -37,6 +37,11 @@ struct config {
 	size_t	 max_connections_per_ip;
 	double	 idle_timeout;		/* between commands */
 	double	 data_timeout;		/* whole DATA phase deadline */
+	double	 greet_wait;		/* delay before the greeting, 0: none */
+	uint64_t max_header_size;	/* one header field; the excess is cut */
+	size_t	 max_mime_depth;	/* multipart/message nesting */
+	size_t	 max_mime_parts;	/* MIME entities in one message */
+	size_t	 max_received_headers;	/* hop count limit (RFC 5321 §6.3) */
 	struct strlist relay_hosts;	/* CIDRs allowed to relay */
 	struct strlist listener_domains;/* files */
 	enum line_endings invalid_line_endings;
@@ -45,6 +50,10 @@ struct config {
 	char	*tls_private_key;
 	char	*state_dir;
 	size_t	 workers;		/* pipeline threads */
+	char	*user;			/* switch to it when started as root */
+	char	*group;			/* NULL: the user's primary group */
+	char	*log_level;		/* operational log: "error" ... "debug" */
+	double	 shutdown_timeout;	/* drain limit after SIGTERM */
 
 	/* [logs] */
 	char	*log_dir;
@@ -59,6 +68,21 @@ struct config {
 
 	/* [bounce_classifier] */
 	struct strlist classifier_files;
+
+	/* [admin] */
+	char	*admin_listen;		/* HTTP "ip:port"; "" disables it */
+
+	/* [relay] */
+	char	*spool_dir;
+	char	*next_hop;		/* "[ip]:port" or "host:port"; NULL: none */
+	double	 retry_interval;	/* delay after the first failure */
+	double	 retry_factor;		/* each later delay is this much longer */
+	double	 max_retry_interval;	/* delays never grow past this */
+	double	 max_age;		/* then an Expiration record */
+	double	 connect_timeout;	/* TCP connect, greeting, TLS handshake */
+	double	 command_timeout;	/* each reply of the next hop */
+	bool	 tls_verify;		/* verify the next hop's certificate */
+	char	*tls_ca_file;		/* CA bundle for tls_verify; NULL: system */
 };
 
 /*
@@ -68,6 +92,22 @@ struct config {
  * their own loaders, not here.
  */
 struct config *config_load(const char *path, struct errors *errs);
+/*
+ * For `oobd -t`: load like config_load, but return the configuration even
+ * when it has errors (a key in error keeps its default), so that the files
+ * it names can be checked too. NULL only when the file cannot be read or
+ * parsed at all.
+ */
+struct config *config_load_for_check(const char *path, struct errors *errs);
+/*
+ * Check every listener-domains and bounce rule file that c names, each
+ * rule file on its own so that an error in each is reported. A file that
+ * cannot be opened, or a rule file not named .toml or .json, is reported
+ * as "oobd.toml: [section] key: file: reason"; an error inside a file as
+ * its loader words it ("file: key: reason"). The lists are emptied: the
+ * files have been checked, and server_init need not load them again.
+ */
+void	 config_check_files(struct config *c, struct errors *errs);
 /* The configuration with every default, as if from an empty file. */
 struct config *config_defaults(void);
 void	 config_free(struct config *c);

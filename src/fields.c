@@ -10,22 +10,14 @@
 #include "config.h"
 
 #include <gmime/gmime.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "fields.h"
 #include "message.h"
 #include "util.h"
-
-/*
- * utf8_lossy() that is safe for an empty string: util.c's version leaves
- * the result unterminated when n is 0.
- */
-static char *
-lossy(const char *s, size_t n)
-{
-	return n == 0 ? xstrdup("") : utf8_lossy(s, n);
-}
 
 static bool
 is_wsp(char c)
@@ -63,7 +55,7 @@ collapse_ws(const char *s)
 static char *
 lossy_value(const char *raw)
 {
-	char *valid = lossy(raw, strlen(raw));
+	char *valid = utf8_lossy(raw, strlen(raw));
 	char *unfolded = g_mime_utils_header_unfold(valid);
 	char *decoded = g_mime_utils_header_decode_text(NULL,
 	    unfolded != NULL ? unfolded : valid);
@@ -95,11 +87,95 @@ header_block_len(const char *text, size_t len)
 	return len;
 }
 
+/*
+ * One parser, stream and buffer per thread, reused for every block: a
+ * message has a dozen short blocks, and building and tearing down the
+ * parser costs more than parsing one of them.
+ */
+struct block_parser {
+	GMimeParser *parser;
+	GMimeStream *stream;
+	GByteArray *bytes;
+};
+
+static pthread_key_t parser_key;
+static pthread_once_t parser_once = PTHREAD_ONCE_INIT;
+
+static void
+block_parser_free(void *p)
+{
+	struct block_parser *bp = p;
+
+	g_object_unref(bp->parser);
+	g_object_unref(bp->stream);
+	g_byte_array_free(bp->bytes, TRUE);
+	free(bp);
+}
+
+static void
+parser_key_init(void)
+{
+	if (pthread_key_create(&parser_key, block_parser_free) != 0)
+		fatalx("pthread_key_create failed");
+}
+
+/* This thread's parser, set up to read a copy of text[0..len). */
+static GMimeParser *
+block_parser(const char *text, size_t len)
+{
+	struct block_parser *bp;
+
+	pthread_once(&parser_once, parser_key_init);
+	bp = pthread_getspecific(parser_key);
+	if (bp == NULL) {
+		bp = xcalloc(1, sizeof(*bp));
+		bp->parser = g_mime_parser_new();
+		bp->stream = g_mime_stream_mem_new();
+		bp->bytes = g_byte_array_new();
+		if (pthread_setspecific(parser_key, bp) != 0)
+			fatalx("pthread_setspecific failed");
+	}
+	g_byte_array_set_size(bp->bytes, 0);
+	g_byte_array_append(bp->bytes, (const guint8 *)text, (guint)len);
+	/* Not the owner: the array stays ours; this also rewinds the stream. */
+	g_mime_stream_mem_set_byte_array(GMIME_STREAM_MEM(bp->stream),
+	    bp->bytes);
+	g_mime_parser_init_with_stream(bp->parser, bp->stream);
+	g_mime_parser_set_format(bp->parser, GMIME_FORMAT_MESSAGE);
+	return bp->parser;
+}
+
+/*
+ * The unstructured value of a header whose raw value is valid UTF-8, as
+ * g_mime_header_get_value() gives it (unfolded, RFC 2047 words decoded).
+ * Text that is ASCII and holds no "=?" has nothing to decode, so only the
+ * unfolding is done for it.
+ */
+static char *
+utf8_value(GMimeHeader *h, const char *raw)
+{
+	bool plain = strstr(raw, "=?") == NULL;
+
+	for (const char *p = raw; plain && *p != '\0'; p++)
+		if ((unsigned char)*p >= 0x80)
+			plain = false;
+	if (plain) {
+		char *unfolded = g_mime_utils_header_unfold(raw);
+		char *out = xstrdup(unfolded != NULL ? unfolded : "");
+		g_free(unfolded);
+#ifdef OOBD_VERIFY_VALUE
+		const char *gv = g_mime_header_get_value(h);
+		if (strcmp(gv != NULL ? gv : "", out) != 0) { fprintf(stderr, "VALUE MISMATCH [%s] [%s]\n", gv, out); abort(); }
+#endif
+		return out;
+	}
+	const char *v = g_mime_header_get_value(h);
+	return xstrdup(v != NULL ? v : "");
+}
+
 int
 fields_parse(const char *text, size_t len, struct fieldblock *fb)
 {
-	GMimeStream *stream;
-	GMimeParser *parser;
 	GMimeObject *obj;
 	GMimeHeaderList *hl;
 	size_t cap = 0;
@@ -110,12 +186,7 @@ fields_parse(const char *text, size_t len, struct fieldblock *fb)
 		return 0;
 
 	message_library_init();
-	stream = g_mime_stream_mem_new_with_buffer(text, len);
-	parser = g_mime_parser_new_with_stream(stream);
-	g_mime_parser_set_format(parser, GMIME_FORMAT_MESSAGE);
-	obj = g_mime_parser_construct_part(parser, NULL);
-	g_object_unref(parser);
-	g_object_unref(stream);
+	obj = g_mime_parser_construct_part(block_parser(text, len), NULL);
 	if (obj == NULL)
 		return -1;
 
@@ -137,7 +208,7 @@ fields_parse(const char *text, size_t len, struct fieldblock *fb)
 			fb->v = xrealloc(fb->v, cap * sizeof(*fb->v));
 		}
 		f = &fb->v[fb->n++];
-		f->name = str_lower(lossy(name, strlen(name)));
+		f->name = str_lower(utf8_lossy(name, strlen(name)));
 
 		size_t rlen = strlen(raw);
 		while (rlen > 0 &&
@@ -145,15 +216,14 @@ fields_parse(const char *text, size_t len, struct fieldblock *fb)
 			rlen--;
 		f->raw = xstrndup(raw, rlen);
 		f->utf8 = utf8_valid(f->raw, rlen);
-		if (f->utf8) {
-			const char *v = g_mime_header_get_value(h);
-			value = xstrdup(v != NULL ? v : "");
-		} else
+		if (f->utf8)
+			value = utf8_value(h, raw);
+		else
 			value = lossy_value(f->raw);
 		char *collapsed = collapse_ws(value);
 		free(value);
 		/* A decoded encoded-word may hold anything; keep the promise. */
-		f->value = lossy(collapsed, strlen(collapsed));
+		f->value = utf8_lossy(collapsed, strlen(collapsed));
 		free(collapsed);
 	}
 	g_object_unref(obj);

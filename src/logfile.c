@@ -49,6 +49,7 @@
 
 #include <jansson.h>
 
+#include "admin.h"
 #include "log.h"
 #include "logfile.h"
 #include "sink.h"
@@ -113,6 +114,23 @@ write_all(int fd, const void *p, size_t n)
 		n -= (size_t)w;
 	}
 	return 0;
+}
+
+/* fsync or fdatasync, its duration counted in the metrics. */
+static int
+timed_sync(int fd, int (*sync)(int))
+{
+	struct timespec t0, t1;
+	int r, e;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	r = sync(fd);
+	e = errno;
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	metrics_log_sync((double)(t1.tv_sec - t0.tv_sec) +
+	    (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+	errno = e;
+	return r;
 }
 
 static bool
@@ -374,7 +392,7 @@ seg_close_locked(struct logfile *lf)
 
 		seg->syncing = true;
 		pthread_mutex_unlock(&lf->mu);
-		r = fsync(seg->fd);
+		r = timed_sync(seg->fd, fsync);
 		e = errno;
 		/* Read-only only once complete on disk: tailers trust it. */
 		if (r == 0 && clear_write_bits(seg->fd) != 0)
@@ -426,7 +444,7 @@ wait_durable(struct logfile *lf, struct segment *seg, uint64_t seq)
 			r = -1;
 			e = fault;
 		} else {
-			r = fdatasync(seg->fd);
+			r = timed_sync(seg->fd, fdatasync);
 			e = errno;
 		}
 		pthread_mutex_lock(&lf->mu);

@@ -54,6 +54,47 @@ normalise_newlines(const char *data, size_t len, size_t *outlen,
 	return out;
 }
 
+/*
+ * Keep at most MESSAGE_MAX_FIELD bytes of each top-level header field, as
+ * Postfix's header_size_limit does: the excess is discarded. GMime grows
+ * its header buffer in small steps, so one enormous folded field would
+ * otherwise cost time quadratic in its size. Works in place on LF text.
+ */
+#define MESSAGE_MAX_FIELD	(100 * 1024)
+
+static void
+cap_header_fields(char *t, size_t *lenp)
+{
+	size_t len = *lenp, r = 0, w = 0, field = 0;
+
+	while (r < len && t[r] != '\n') {
+		const char *nl = memchr(t + r, '\n', len - r);
+		size_t n = nl != NULL ? (size_t)(nl - (t + r)) + 1 : len - r;
+
+		if (t[r] != ' ' && t[r] != '\t')
+			field = 0;
+		if (field + n <= MESSAGE_MAX_FIELD) {
+			memmove(t + w, t + r, n);
+			w += n;
+			field += n;
+		} else if (field + 1 < MESSAGE_MAX_FIELD) {
+			/* The part of the line that fits, with its own LF. */
+			size_t keep = MESSAGE_MAX_FIELD - field - 1;
+			memmove(t + w, t + r, keep);
+			w += keep;
+			t[w++] = '\n';	/* keep + 1 < n: stays behind r + n */
+			field = MESSAGE_MAX_FIELD;
+		}
+		r += n;
+	}
+	if (w == r)
+		return;
+	memmove(t + w, t + r, len - r);
+	w += len - r;
+	t[w] = '\0';
+	*lenp = w;
+}
+
 int
 message_load(struct message *m, const char *data, size_t len)
 {
@@ -63,6 +104,7 @@ message_load(struct message *m, const char *data, size_t len)
 	message_library_init();
 	memset(m, 0, sizeof(*m));
 	m->text = normalise_newlines(data, len, &m->len, &m->wire_size);
+	cap_header_fields(m->text, &m->len);
 
 	/* The stream borrows m->text, which outlives the parsed message. */
 	stream = g_mime_stream_mem_new_with_buffer(m->text, m->len);
@@ -231,4 +273,52 @@ mime_part_decoded(GMimeObject *o, size_t *lenp)
 		*lenp = bytes->len;
 	g_object_unref(mem);
 	return out;
+}
+
+void
+message_mime_shape(const struct message *m, size_t *depth, size_t *parts)
+{
+	struct frame {
+		GMimeObject *o;
+		size_t	 depth;
+	} *stack = NULL;
+	size_t n = 0, cap = 0;
+
+	*depth = 0;
+	*parts = 0;
+	if (m->mime == NULL || g_mime_message_get_mime_part(m->mime) == NULL)
+		return;
+	/* An explicit stack: the tree may be as deep as GMime allows. */
+	cap = 16;
+	stack = xmalloc(cap * sizeof(*stack));
+	stack[n++] = (struct frame){ g_mime_message_get_mime_part(m->mime), 1 };
+	while (n > 0) {
+		struct frame f = stack[--n];
+		GMimeObject *kids[1] = { NULL };
+		int count = 0;
+
+		(*parts)++;
+		if (f.depth > *depth)
+			*depth = f.depth;
+		if (GMIME_IS_MULTIPART(f.o))
+			count = g_mime_multipart_get_count(GMIME_MULTIPART(f.o));
+		else if (GMIME_IS_MESSAGE_PART(f.o)) {
+			GMimeMessage *inner = g_mime_message_part_get_message(
+			    GMIME_MESSAGE_PART(f.o));
+			kids[0] = inner != NULL ?
+			    g_mime_message_get_mime_part(inner) : NULL;
+			count = kids[0] != NULL ? 1 : 0;
+		}
+		for (int i = 0; i < count; i++) {
+			if (n == cap) {
+				cap *= 2;
+				stack = xrealloc(stack, cap * sizeof(*stack));
+			}
+			stack[n].o = GMIME_IS_MULTIPART(f.o) ?
+			    g_mime_multipart_get_part(GMIME_MULTIPART(f.o), i) :
+			    kids[0];
+			stack[n++].depth = f.depth + 1;
+		}
+	}
+	free(stack);
 }

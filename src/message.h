@@ -36,6 +36,15 @@ int	 message_load(struct message *m, const char *data, size_t len);
 void	 message_free(struct message *m);
 
 /*
+ * The MIME structure of m: the deepest nesting of multiparts and
+ * message/rfc822 parts (1 for a single-part message, 0 when GMime found
+ * no message) and the number of entities. The tree is walked without
+ * recursion.
+ */
+void	 message_mime_shape(const struct message *m, size_t *depth,
+	    size_t *parts);
+
+/*
  * The direct children of the top-level multipart, as byte-exact spans of
  * m->text in document order. Each body runs up to the delimiter line and
  * includes the line break just before it, as KumoMTA captures it. Returns

@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include "conf.h"
 #include "domains.h"
@@ -19,6 +20,7 @@ struct classifier_slot;
 struct logfile;
 struct pool;
 struct smtp_session;
+struct admin;
 typedef struct ssl_ctx_st SSL_CTX;
 
 struct listener {
@@ -27,6 +29,25 @@ struct listener {
 	char	*name;			/* "ip:port" as KumoMTA formats it */
 };
 
+/*
+ * What a reload (SIGHUP) replaces, as one reference-counted object: a
+ * session takes a reference when it starts and keeps its settings until
+ * it ends, so a reload applies to new sessions only.
+ */
+struct settings {
+	unsigned refs;			/* event loop thread only */
+	struct config *cfg;
+	struct domains *domains;	/* NULL without listener_domains */
+	struct classifier_slot *classifier;
+	struct cidr *relay_hosts;
+	size_t	 nrelay_hosts;
+	SSL_CTX	*tls;			/* NULL without a certificate */
+	bool	 owns_cfg;		/* cfg is freed with the settings */
+};
+
+struct settings *settings_ref(struct settings *set);
+void	 settings_unref(struct settings *set);
+
 struct ip_count {
 	char	 ip[64];
 	size_t	 n;
@@ -34,6 +55,13 @@ struct ip_count {
 
 struct server {
 	struct event_base *base;
+	/*
+	 * The current settings; cfg, domains, classifier, relay_hosts and tls
+	 * below are its members, replaced together by a reload on the event
+	 * loop thread. Code that runs elsewhere or across a reload holds its
+	 * own reference (a session's is s->set).
+	 */
+	struct settings *cur;
 	struct config *cfg;
 	struct domains *domains;
 	struct classifier_slot *classifier;
@@ -42,6 +70,7 @@ struct server {
 	size_t	 nrelay_hosts;
 	char	*nodeid;
 	struct pool *pool;
+	struct relay *relay;		/* relaying onward (relay.h) */
 	struct listener *listeners;
 	size_t	 nlisteners;
 	size_t	 nsessions;
@@ -51,6 +80,17 @@ struct server {
 	struct event *sigint, *sigterm;
 	struct event *tick;
 	SSL_CTX	*tls;			/* NULL without a certificate */
+	struct event *sighup, *sigusr1;
+	struct event *drain_timer;	/* polls for the end of a drain */
+	struct timespec drain_deadline;	/* CLOCK_MONOTONIC */
+	bool	 draining;		/* SIGTERM/SIGINT: closing down */
+	struct admin *admin;
+	int	 admin_fd;		/* bound, not yet served; -1 */
+	char	*admin_name;
+	int	*inherited;		/* socket activation fds, -1 once taken */
+	size_t	 ninherited;
+	char	*status;		/* last STATUS= sent */
+	unsigned long long messages;	/* ends of DATA answered */
 };
 
 /*
@@ -61,8 +101,18 @@ struct server {
  */
 int	 server_init(struct server *srv, struct config *cfg, bool check_only,
 	    struct errors *errs);
-/* Run the event loop until SIGTERM/SIGINT. Returns the exit status. */
+/*
+ * Run the event loop until SIGTERM/SIGINT and the drain that follows
+ * (SIGHUP reloads, SIGUSR1 closes the log segments). Returns the exit
+ * status.
+ */
 int	 server_run(struct server *srv);
+/*
+ * SIGHUP: load the configuration file again and everything it names; on
+ * success new sessions use it, else every error is logged and the old
+ * settings stay. Returns 0 or -1.
+ */
+int	 server_reload(struct server *srv);
 void	 server_free(struct server *srv);
 
 /*

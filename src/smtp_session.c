@@ -18,6 +18,7 @@
 #include <event2/event.h>
 #include <jansson.h>
 #include <netinet/in.h>
+#include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <stdarg.h>
@@ -25,8 +26,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 
+#include "admin.h"
 #include "classify.h"
 #include "ingest.h"
 #include "log.h"
@@ -34,6 +37,7 @@
 #include "message.h"
 #include "pool.h"
 #include "record.h"
+#include "relay.h"
 #include "server.h"
 #include "smtp_cmd.h"
 #include "smtp_session.h"
@@ -41,8 +45,11 @@
 
 /* DATA is read in pieces of at most this many bytes. */
 #define DATA_CHUNK	65536
+/* Replies a client may leave unread before oobd stops reading from it. */
+#define OUTPUT_LIMIT	65536
 
 enum smtp_state {
+	S_PREGREET,	/* connected, greeting not yet sent */
 	S_INIT,		/* greeted, waiting for HELO/EHLO */
 	S_HELO,		/* no transaction */
 	S_MAIL,		/* MAIL accepted */
@@ -53,8 +60,8 @@ enum smtp_state {
 };
 
 static const char *const state_names[] = {
-	[S_INIT] = "init", [S_HELO] = "helo", [S_MAIL] = "mail",
-	[S_RCPT] = "rcpt", [S_DATA] = "data", [S_BUSY] = "busy",
+	[S_PREGREET] = "pregreet", [S_INIT] = "init", [S_HELO] = "helo",
+	[S_MAIL] = "mail", [S_RCPT] = "rcpt", [S_DATA] = "data", [S_BUSY] = "busy",
 	[S_CLOSING] = "closing",
 };
 
@@ -71,11 +78,17 @@ struct smtp_tx {
 	bool	 too_big;
 	enum bare_kind bare;
 	bool	 line_start;		/* the last piece ended a CRLF line */
+	bool	 in_body;		/* past the header section */
+	uint64_t field_len;		/* bytes of the current header field */
+	bool	 field_cut;		/* the current header field is cut */
+	bool	 line_dropped;		/* the current line is not kept at all */
+	size_t	 received;		/* Received: header fields */
 };
 
 struct smtp_session {
 	struct smtp_session *prev, *next;	/* srv->sessions */
 	struct server *srv;
+	struct settings *set;		/* as when the session started */
 	struct listener *listener;
 	struct bufferevent *bev;
 	char	 id[37];
@@ -94,10 +107,13 @@ struct smtp_session {
 	bool	 counted;		/* in the server's connection counts */
 	bool	 tls;			/* STARTTLS done */
 	bool	 handshaking;		/* STARTTLS accepted, handshake running */
+	bool	 out_paused;		/* reading stopped: replies not read */
 	char	*tls_cipher;
 	char	*tls_version;
-	char	*tls_subject;		/* client certificate subject, if any */
-	struct event *data_timer;
+	char	**tls_subject;		/* client certificate subject: "C=US", ... */
+	size_t	 ntls_subject;
+	struct event *timer;		/* greeting delay, then DATA deadline */
+	struct evbuffer_cb_entry *flush_cb;	/* closing: TLS bytes to send */
 	json_t	*meta;
 };
 
@@ -184,18 +200,18 @@ log_rejection(struct smtp_session *s, int code, const char *enhanced,
 	r.created = r.timestamp;
 	record_set(&r.nodeid, srv->nodeid);
 	record_set(&r.session_id, s->id);
-	c = classifier_slot_get(srv->classifier);
+	c = classifier_slot_get(s->set->classifier);
 	record_set(&r.bounce_classification,
 	    classifier_classify(c, &r.response));
 	classifier_unref(c);
 	/* Rejection meta comes from the connection. */
 	r.meta = json_object();
-	for (size_t i = 0; i < srv->cfg->meta.n; i++) {
-		json_t *v = json_object_get(s->meta, srv->cfg->meta.v[i]);
+	for (size_t i = 0; i < s->set->cfg->meta.n; i++) {
+		json_t *v = json_object_get(s->meta, s->set->cfg->meta.v[i]);
 		if (v != NULL && !json_is_null(v))
-			json_object_set(r.meta, srv->cfg->meta.v[i], v);
+			json_object_set(r.meta, s->set->cfg->meta.v[i], v);
 	}
-	line = record_dump(&r, srv->cfg->kumo_strict);
+	line = record_dump(&r, s->set->cfg->kumo_strict);
 	record_free(&r);
 	char **lines = xmalloc(sizeof(*lines));
 	lines[0] = line;
@@ -229,8 +245,10 @@ session_reply(struct smtp_session *s, int code, const char *enhanced,
 	if (code >= 400) {
 		s->errors++;
 		if (!(code == 421 && enhanced != NULL &&
-		    strcmp(enhanced, "4.3.2") == 0))
+		    strcmp(enhanced, "4.3.2") == 0)) {
+			metrics_rejection(code, enhanced);
 			log_rejection(s, code, enhanced, text);
+		}
 	}
 	free(text);
 }
@@ -286,14 +304,14 @@ static void
 proceed_helo(struct smtp_session *s, const char *args)
 {
 	set_ehlo(s, args, false);
-	session_reply(s, 250, NULL, "%s", s->srv->cfg->hostname);
+	session_reply(s, 250, NULL, "%s", s->set->cfg->hostname);
 }
 
 static void
 proceed_ehlo(struct smtp_session *s, const char *args)
 {
 	struct evbuffer *out = bufferevent_get_output(s->bev);
-	const struct config *cfg = s->srv->cfg;
+	const struct config *cfg = s->set->cfg;
 
 	set_ehlo(s, args, true);
 	evbuffer_add_printf(out, "250-%s\r\n", cfg->hostname);
@@ -302,7 +320,7 @@ proceed_ehlo(struct smtp_session *s, const char *args)
 	    (unsigned long long)cfg->max_message_size);
 	evbuffer_add_printf(out, "250-8BITMIME\r\n");
 	evbuffer_add_printf(out, "250-SMTPUTF8\r\n");
-	if (s->srv->tls != NULL && !s->tls)
+	if (s->set->tls != NULL && !s->tls)
 		evbuffer_add_printf(out, "250-STARTTLS\r\n");
 	evbuffer_add_printf(out, "250 ENHANCEDSTATUSCODES\r\n");
 }
@@ -342,7 +360,7 @@ proceed_mail(struct smtp_session *s, const char *args)
 		return;
 	}
 	if (tx->params.has_size &&
-	    tx->params.size > s->srv->cfg->max_message_size) {
+	    tx->params.size > s->set->cfg->max_message_size) {
 		tx_free(tx);
 		session_reply(s, 552, "5.3.4",
 		    "Message size exceeds fixed maximum message size");
@@ -381,21 +399,20 @@ domain_of(const char *addr)
 static bool
 rcpt_permitted(struct smtp_session *s, const char *rcpt)
 {
-	struct server *srv = s->srv;
 	const struct sockaddr *sa = (const struct sockaddr *)&s->peer;
 	const struct domain_entry *e;
 
-	if (cidr_list_contains(srv->relay_hosts, srv->nrelay_hosts, sa))
+	if (cidr_list_contains(s->set->relay_hosts, s->set->nrelay_hosts, sa))
 		return true;
-	if (srv->domains == NULL)
+	if (s->set->domains == NULL)
 		return false;
 	if (s->tx->sender.domain != NULL) {
-		e = domains_lookup(srv->domains, s->local,
+		e = domains_lookup(s->set->domains, s->local,
 		    s->tx->sender.domain);
 		if (e != NULL && domain_entry_relay_from_allowed(e, sa, NULL))
 			return true;
 	}
-	e = domains_lookup(srv->domains, s->local, domain_of(rcpt));
+	e = domains_lookup(s->set->domains, s->local, domain_of(rcpt));
 	return e != NULL && (e->relay_to || disposition_logs(e->log_oob) ||
 	    disposition_logs(e->log_arf));
 }
@@ -419,7 +436,7 @@ proceed_rcpt(struct smtp_session *s, const char *args)
 		    s->peer.ss_family == AF_INET6 ? "]" : "", s->port);
 		return;
 	}
-	if (tx->nrcpts >= s->srv->cfg->max_recipients) {
+	if (tx->nrcpts >= s->set->cfg->max_recipients) {
 		smtp_path_free(&path);
 		session_reply(s, 452, "4.5.3", "Error: too many recipients");
 		return;
@@ -451,18 +468,37 @@ check_data(struct smtp_session *s, const char *args)
 	return true;
 }
 
+static void session_greet(struct smtp_session *s);
+
+/* The greeting delay has passed, or the DATA deadline. */
 static void
-data_timeout(evutil_socket_t fd, short what, void *arg)
+session_timer(evutil_socket_t fd, short what, void *arg)
 {
 	struct smtp_session *s = arg;
 
 	(void)fd;
 	(void)what;
+	if (s->gone)
+		return;
+	if (s->state == S_PREGREET) {
+		session_greet(s);
+		return;
+	}
+	if (s->state == S_CLOSING && s->flush_cb != NULL) {
+		session_free(s);
+		return;
+	}
+	if (s->handshaking) {
+		/* A whole-handshake deadline: trickled bytes do not extend it. */
+		log_msg(LOG_INFO, s->id, "event=tls-failed reason=deadline");
+		session_free(s);
+		return;
+	}
 	if (s->state != S_DATA)
 		return;
 	log_msg(LOG_INFO, s->id, "event=timeout phase=data");
 	session_reply_close(s, 421, "4.4.2", "%s Error: timeout exceeded",
-	    s->srv->cfg->hostname);
+	    s->set->cfg->hostname);
 }
 
 static void
@@ -473,9 +509,11 @@ proceed_data(struct smtp_session *s, const char *args)
 	(void)args;
 	s->tx->line_start = true;
 	session_enter(s, S_DATA);
-	tv.tv_sec = (time_t)s->srv->cfg->data_timeout;
-	tv.tv_usec = (suseconds_t)((s->srv->cfg->data_timeout - (double)tv.tv_sec) * 1e6);
-	evtimer_add(s->data_timer, &tv);
+	tv.tv_sec = (time_t)s->set->cfg->data_timeout;
+	tv.tv_usec = (suseconds_t)((s->set->cfg->data_timeout - (double)tv.tv_sec) * 1e6);
+	evtimer_add(s->timer, &tv);
+	s->tx->in_body = false;
+	s->tx->field_len = 0;
 	session_reply(s, 354, NULL, "End data with <CR><LF>.<CR><LF>");
 }
 
@@ -547,11 +585,19 @@ check_starttls(struct smtp_session *s, const char *args)
 		session_reply(s, 554, "5.5.1", "Error: TLS already active");
 		return false;
 	}
-	if (s->srv->tls == NULL) {
+	if (s->set->tls == NULL) {
 		session_reply(s, 454, "4.7.0", "TLS not available");
 		return false;
 	}
 	return true;
+}
+
+static int
+tls_accept_any(int ok, X509_STORE_CTX *ctx)
+{
+	(void)ok;
+	(void)ctx;
+	return 1;
 }
 
 /*
@@ -574,11 +620,17 @@ proceed_starttls(struct smtp_session *s, const char *args)
 		    evbuffer_get_length(in));
 		evbuffer_drain(in, evbuffer_get_length(in));
 	}
-	ssl = SSL_new(s->srv->tls);
+	ssl = SSL_new(s->set->tls);
 	if (ssl == NULL) {
 		session_reply_close(s, 454, "4.7.0", "%s", "TLS not available");
 		return;
 	}
+	/*
+	 * Ask for a client certificate, for tls_peer_subject_name, and take
+	 * whatever comes: this is opportunistic TLS, not authentication.
+	 */
+	SSL_set_verify(ssl, SSL_VERIFY_PEER, tls_accept_any);
+	SSL_set_session_id_context(ssl, (const unsigned char *)"oobd", 4);
 	tls = bufferevent_openssl_filter_new(s->srv->base, s->bev, ssl,
 	    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
 	if (tls == NULL) {
@@ -586,15 +638,18 @@ proceed_starttls(struct smtp_session *s, const char *args)
 		session_reply_close(s, 454, "4.7.0", "%s", "TLS not available");
 		return;
 	}
-	/* The filter now owns the socket bufferevent. */
+	/* The filter now owns the socket bufferevent; it stops encrypting
+	 * while that one holds OUTPUT_LIMIT bytes. */
+	bufferevent_setwatermark(s->bev, EV_WRITE, 0, OUTPUT_LIMIT);
 	s->bev = tls;
 	s->handshaking = true;
 	session_reset_tx(s);
 	bufferevent_setcb(tls, read_cb, write_cb, event_cb, s);
 	struct timeval idle;
-	idle.tv_sec = (time_t)s->srv->cfg->idle_timeout;
+	idle.tv_sec = (time_t)s->set->cfg->idle_timeout;
 	idle.tv_usec = 0;
 	bufferevent_set_timeouts(tls, &idle, &idle);
+	evtimer_add(s->timer, &idle);
 	bufferevent_enable(tls, EV_READ | EV_WRITE);
 }
 
@@ -607,24 +662,41 @@ tls_established(struct smtp_session *s)
 
 	s->handshaking = false;
 	s->tls = true;
+	evtimer_del(s->timer);
 	s->tls_cipher = xstrdup(SSL_get_cipher_name(ssl));
 	s->tls_version = xstrdup(SSL_get_version(ssl));
 	cert = SSL_get_peer_certificate(ssl);
 	if (cert != NULL) {
-		char *name = X509_NAME_oneline(X509_get_subject_name(cert), NULL, 0);
-		if (name != NULL) {
-			s->tls_subject = xstrdup(name);
-			OPENSSL_free(name);
+		/* KumoMTA's form: one "SN=value" string per name entry. */
+		X509_NAME *name = X509_get_subject_name(cert);
+		int n = X509_NAME_entry_count(name);
+		s->tls_subject = xcalloc((size_t)(n > 0 ? n : 1),
+		    sizeof(*s->tls_subject));
+		for (int i = 0; i < n; i++) {
+			X509_NAME_ENTRY *e = X509_NAME_get_entry(name, i);
+			ASN1_STRING *v = X509_NAME_ENTRY_get_data(e);
+			unsigned char *utf8 = NULL;
+			int len = ASN1_STRING_to_UTF8(&utf8, v);
+			const char *sn = OBJ_nid2sn(OBJ_obj2nid(
+			    X509_NAME_ENTRY_get_object(e)));
+			if (len < 0)
+				continue;
+			s->tls_subject[s->ntls_subject++] = xasprintf("%s=%.*s",
+			    sn != NULL ? sn : "UNDEF", len, (const char *)utf8);
+			OPENSSL_free(utf8);
 		}
 		X509_free(cert);
 	}
 	free(s->ehlo);
 	s->ehlo = NULL;
 	s->esmtp = false;
+	json_object_del(s->meta, "ehlo_domain");
 	session_enter(s, S_INIT);
 	json_object_set_new(s->meta, "tls", json_true());
 	log_msg(LOG_INFO, s->id, "event=tls version=%s cipher=%s",
 	    s->tls_version, s->tls_cipher);
+	/* Commands that came with the client's Finished: no read event follows. */
+	session_process(s);
 }
 
 static void
@@ -707,36 +779,39 @@ session_command(struct smtp_session *s, const char *line)
 	s->cmdline = xstrdup(line);
 	smtp_cmd_parse(line, &cmd);
 	c = find_command(cmd.verb);
+
+	/*
+	 * Pipelining synchronisation (RFC 2920 §3.1, Postfix's
+	 * smtpd_forbid_unauth_pipelining): after a command that must end a
+	 * group, or any command of a HELO client, the client must wait for
+	 * our reply. Input already waiting is a protocol violation, refused
+	 * before the command runs (so DATA never answers 354 to it).
+	 * STARTTLS discards such input instead (Postfix); QUIT and BDAT end
+	 * the session anyway.
+	 */
+	struct evbuffer *in = bufferevent_get_input(s->bev);
+	bool must_sync = (c->group_end || (s->ehlo != NULL && !s->esmtp)) &&
+	    cmd.verb != CMD_STARTTLS && cmd.verb != CMD_QUIT &&
+	    cmd.verb != CMD_BDAT;
+	if (must_sync && evbuffer_get_length(in) > 0) {
+		size_t n = evbuffer_get_length(in);
+		const char *peek = (const char *)evbuffer_pullup(in,
+		    n < 100 ? (ssize_t)n : 100);
+		log_msg(LOG_INFO, s->id, "event=pipelining-violation at=%s "
+		    "input=%s", smtp_verb_name(cmd.verb),
+		    log_escape(peek, n, 100));
+		session_reply_close(s, 554, "5.5.0",
+		    "%s", "Error: SMTP protocol synchronization");
+		return;
+	}
 	if (c->check == NULL || c->check(s, cmd.args))
 		c->proceed(s, cmd.args);
 
 	if (s->state == S_CLOSING || s->gone)
 		return;
-	if (s->errors >= s->srv->cfg->max_errors) {
+	if (s->errors >= s->set->cfg->max_errors)
 		session_reply_close(s, 421, "4.7.0", "%s Error: too many errors",
-		    s->srv->cfg->hostname);
-		return;
-	}
-	/*
-	 * Pipelining synchronisation (RFC 2920 §3.1, Postfix's
-	 * smtpd_forbid_unauth_pipelining): after a command that must end a
-	 * group, or any command of a HELO client, the client must wait for
-	 * our reply. Input already waiting is a protocol violation.
-	 */
-	bool must_sync = c->group_end || (s->ehlo != NULL && !s->esmtp);
-	if (must_sync &&
-	    evbuffer_get_length(bufferevent_get_input(s->bev)) > 0) {
-		struct evbuffer *in = bufferevent_get_input(s->bev);
-		size_t n = evbuffer_get_length(in);
-		const char *peek = (const char *)evbuffer_pullup(in,
-		    n < 100 ? (ssize_t)n : 100);
-		log_msg(LOG_INFO, s->id, "event=pipelining-violation after=%s "
-		    "input=%s", smtp_verb_name(cmd.verb),
-		    log_escape(peek, n, 100));
-		session_reset_tx(s);
-		session_reply_close(s, 554, "5.5.0",
-		    "%s", "Error: SMTP protocol synchronization");
-	}
+		    s->set->cfg->hostname);
 }
 
 /* ---- DATA ---- */
@@ -750,22 +825,31 @@ data_end(struct smtp_session *s)
 {
 	struct smtp_tx *tx = s->tx;
 
-	evtimer_del(s->data_timer);
+	evtimer_del(s->timer);
 	free(s->cmdline);
 	s->cmdline = xstrdup("DATA");
 	if (tx->too_big) {
 		session_enter(s, S_HELO);
 		session_reset_tx(s);
 		session_reply(s, 552, "5.3.4", "Error: message too big");
+		metrics_message(MSG_REJECTED);
+		return;
+	}
+	if (tx->received > s->set->cfg->max_received_headers) {
+		session_enter(s, S_HELO);
+		session_reset_tx(s);
+		session_reply(s, 554, "5.4.0", "Error: too many hops");
+		metrics_message(MSG_REJECTED);
 		return;
 	}
 	if (tx->bare != BARE_NONE &&
-	    s->srv->cfg->invalid_line_endings == LINE_ENDINGS_DENY) {
+	    s->set->cfg->invalid_line_endings == LINE_ENDINGS_DENY) {
 		enum bare_kind bare = tx->bare;
 		session_enter(s, S_HELO);
 		session_reset_tx(s);
 		session_reply(s, 550, "5.5.2", "Error: bare <%s> received",
 		    bare == BARE_LF ? "LF" : "CR");
+		metrics_message(MSG_REJECTED);
 		return;
 	}
 
@@ -789,17 +873,61 @@ data_end(struct smtp_session *s)
 }
 
 static void
-data_store(struct smtp_tx *tx, const char *p, size_t n, uint64_t max)
+data_count(struct smtp_tx *tx, size_t n, uint64_t max)
 {
 	tx->data_size += n;
-	if (tx->too_big)
-		return;
-	if (tx->data_size > max) {
+	if (!tx->too_big && tx->data_size > max) {
 		tx->too_big = true;
 		buf_free(&tx->data);
-		return;
 	}
-	buf_append(&tx->data, p, n);
+}
+
+static void
+data_store(struct smtp_tx *tx, const char *p, size_t n, uint64_t max)
+{
+	data_count(tx, n, max);
+	if (!tx->too_big)
+		buf_append(&tx->data, p, n);
+}
+
+/*
+ * Postfix's header_size_limit: of a header field longer than
+ * max_header_size (its continuation lines included), the excess is
+ * discarded; the lines kept keep their line ends. *blen and *eol are
+ * the bytes of text and line end of this piece to keep.
+ */
+static void
+data_header_limit(struct smtp_tx *tx, const char *p, size_t body,
+    bool complete, bool line_start, uint64_t max, size_t *blen, size_t *eol)
+{
+	if (tx->in_body)
+		return;
+	if (line_start) {
+		if (complete && body == 0) {
+			tx->in_body = true;	/* the empty line */
+			return;
+		}
+		if (body == 0 || (p[0] != ' ' && p[0] != '\t')) {
+			tx->field_len = 0;
+			tx->field_cut = false;
+			if (body >= 9 && strncasecmp(p, "Received:", 9) == 0)
+				tx->received++;
+		}
+		tx->line_dropped = tx->field_cut;
+	}
+	uint64_t room = tx->field_len < max ? max - tx->field_len : 0;
+	if (tx->field_cut)
+		*blen = 0;
+	else if (*blen > room) {
+		*blen = (size_t)room;
+		tx->field_cut = true;
+		/* Nothing left of the line: drop it, or it would end the header. */
+		if (line_start && room == 0)
+			tx->line_dropped = true;
+	}
+	tx->field_len += body;
+	if (tx->line_dropped)
+		*eol = 0;
 }
 
 /*
@@ -812,7 +940,8 @@ static bool
 data_piece(struct smtp_session *s, const char *p, size_t n, bool complete)
 {
 	struct smtp_tx *tx = s->tx;
-	const struct config *cfg = s->srv->cfg;
+	const struct config *cfg = s->set->cfg;
+	uint64_t max = cfg->max_message_size;
 	bool line_start = tx->line_start;
 	bool crlf = complete && n >= 2 && p[n - 2] == '\r';
 	size_t body = complete ? n - (crlf ? 2 : 1) : n;
@@ -833,23 +962,29 @@ data_piece(struct smtp_session *s, const char *p, size_t n, bool complete)
 	if (tx->bare != BARE_NONE &&
 	    cfg->invalid_line_endings == LINE_ENDINGS_DENY) {
 		/* The message will be refused: count it, do not keep it. */
-		tx->data_size += n;
+		data_count(tx, n, max);
 		return false;
 	}
+	size_t blen = body, eol = n - body;
+	data_header_limit(tx, p, body, complete, line_start,
+	    cfg->max_header_size, &blen, &eol);
+	data_count(tx, (body - blen) + (n - body - eol), max);
 	if (cfg->invalid_line_endings == LINE_ENDINGS_FIX) {
 		size_t start = 0;
-		for (size_t i = 0; i < body; i++) {
+		for (size_t i = 0; i < blen; i++) {
 			if (p[i] != '\r')
 				continue;
-			data_store(tx, p + start, i - start, cfg->max_message_size);
-			data_store(tx, "\r\n", 2, cfg->max_message_size);
+			data_store(tx, p + start, i - start, max);
+			data_store(tx, "\r\n", 2, max);
 			start = i + 1;
 		}
-		data_store(tx, p + start, body - start, cfg->max_message_size);
-		if (complete)
-			data_store(tx, "\r\n", 2, cfg->max_message_size);
-	} else
-		data_store(tx, p, n, cfg->max_message_size);
+		data_store(tx, p + start, blen - start, max);
+		if (eol > 0)
+			data_store(tx, "\r\n", 2, max);
+	} else {
+		data_store(tx, p, blen, max);
+		data_store(tx, p + body, eol, max);
+	}
 	return false;
 }
 
@@ -903,7 +1038,59 @@ received_header(const struct msg_job *mj, const struct smtp_session *s,
 	(void)mj;
 	return xasprintf("Received: from %s (%s)\r\n\tby %s (oobd) with %s id %s"
 	    "\r\n\tfor <%s>; %s\r\n", s->ehlo ? s->ehlo : "unknown", s->ip,
-	    s->srv->cfg->hostname, s->esmtp ? "ESMTP" : "SMTP", id, rcpt, date);
+	    s->set->cfg->hostname, s->esmtp ? "ESMTP" : "SMTP", id, rcpt, date);
+}
+
+/*
+ * Lines that could be MIME delimiters ("--" at a line start). Each MIME
+ * part needs one, so far more of them than max_mime_parts allows means a
+ * message that must not reach GMime, which would build every part.
+ */
+static size_t
+delimiter_lines(const char *p, size_t len)
+{
+	size_t count = 0;
+
+	for (size_t i = 0; i + 1 < len; i++) {
+		if ((i == 0 || p[i - 1] == '\n') && p[i] == '-' && p[i + 1] == '-')
+			count++;
+		const char *nl = memchr(p + i, '\n', len - i);
+		if (nl == NULL)
+			break;
+		i = (size_t)(nl - p);
+	}
+	return count;
+}
+
+/*
+ * The MIME limits (max_mime_depth, max_mime_parts): 0 when m is within
+ * them, else -1 with the 554 5.6.0 reply in mj.
+ */
+static int
+msg_mime_limits(struct msg_job *mj, const struct message *m,
+    const struct config *cfg)
+{
+	size_t depth = 0, parts = 0;
+
+	if (m != NULL)
+		message_mime_shape(m, &depth, &parts);
+	else
+		parts = delimiter_lines(mj->data, mj->len) / 2;
+	if (depth > cfg->max_mime_depth) {
+		mj->code = 554;
+		mj->enhanced = "5.6.0";
+		mj->text = xasprintf("Error: MIME nesting exceeds the limit of %zu",
+		    cfg->max_mime_depth);
+		return -1;
+	}
+	if (parts > cfg->max_mime_parts) {
+		mj->code = 554;
+		mj->enhanced = "5.6.0";
+		mj->text = xasprintf("Error: more MIME parts than the limit of %zu",
+		    cfg->max_mime_parts);
+		return -1;
+	}
+	return 0;
 }
 
 /*
@@ -919,29 +1106,44 @@ msg_job_run(struct job *j)
 	struct msg_job *mj = (struct msg_job *)j;
 	struct smtp_session *s = mj->s;
 	struct server *srv = mj->srv;
-	const struct config *cfg = srv->cfg;
+	const struct config *cfg = s->set->cfg;
 	struct message m;
 	struct buf ids = { 0 };
 	char **lines = NULL;
 	size_t nlines = 0;
+	enum record_type *types = NULL;	/* of lines[], for the metrics */
+	char **classes = NULL;		/* OOB lines' classification */
 	bool was_report = false, accepted = false;
-	struct classifier *cls = classifier_slot_get(srv->classifier);
+	struct classifier *cls = classifier_slot_get(s->set->classifier);
 	const struct sockaddr *sa = (const struct sockaddr *)&s->peer;
-	bool relay_hosts = cidr_list_contains(srv->relay_hosts,
-	    srv->nrelay_hosts, sa);
+	bool relay_hosts = cidr_list_contains(s->set->relay_hosts,
+	    s->set->nrelay_hosts, sa);
 	const struct domain_entry *sender_entry = NULL;
+	struct relay_batch rb = { 0 };	/* spooled, released after the commit */
+	bool spool_failed = false;
 
+	if (msg_mime_limits(mj, NULL, cfg) != 0) {
+		classifier_unref(cls);
+		return;
+	}
 	message_load(&m, mj->data, mj->len);
-	if (srv->domains != NULL && *domain_of(mj->sender) != '\0')
-		sender_entry = domains_lookup(srv->domains, s->local,
+	/* The size is of the bytes received, bare CR or LF included. */
+	m.wire_size = mj->len;
+	if (msg_mime_limits(mj, &m, cfg) != 0) {
+		message_free(&m);
+		classifier_unref(cls);
+		return;
+	}
+	if (s->set->domains != NULL && *domain_of(mj->sender) != '\0')
+		sender_entry = domains_lookup(s->set->domains, s->local,
 		    domain_of(mj->sender));
 	bool relay_from = sender_entry != NULL &&
 	    domain_entry_relay_from_allowed(sender_entry, sa, NULL);
 
 	for (size_t i = 0; i < mj->nrcpts; i++) {
 		const char *rcpt = mj->rcpts[i];
-		const struct domain_entry *e = srv->domains == NULL ? NULL :
-		    domains_lookup(srv->domains, s->local,
+		const struct domain_entry *e = s->set->domains == NULL ? NULL :
+		    domains_lookup(s->set->domains, s->local,
 		    domain_of(rcpt));
 		struct ingest_config ic = {
 			.log_arf = e != NULL && disposition_logs(e->log_arf),
@@ -965,8 +1167,8 @@ msg_job_run(struct job *j)
 			.session_id = s->id,
 			.tls_cipher = s->tls_cipher,
 			.tls_protocol_version = s->tls_version,
-			.tls_peer_subject = (const char *const *)&s->tls_subject,
-			.ntls_peer_subject = s->tls_subject != NULL ? 1 : 0,
+			.tls_peer_subject = (const char *const *)s->tls_subject,
+			.ntls_peer_subject = s->ntls_subject,
 			.conn_meta = s->meta,
 		};
 		char id[33];
@@ -976,10 +1178,10 @@ msg_job_run(struct job *j)
 		spool_id_new(id, &created);
 		clock_gettime(CLOCK_REALTIME, &now);
 		struct message batch = m;
+		char *hdr = NULL;
 		if (cfg->received_header) {
-			char *hdr = received_header(mj, s, id, rcpt);
+			hdr = received_header(mj, s, id, rcpt);
 			batch.wire_size += strlen(hdr);
-			free(hdr);
 		}
 		ingest_message(&ic, &env, &batch, id, &created, &now, &res);
 		bool relay = relay_hosts || relay_from || (e && e->relay_to);
@@ -991,22 +1193,49 @@ msg_job_run(struct job *j)
 			relay = disposition_relays(e->log_oob);
 		}
 		if (relay) {
-			/* Relaying onward is not built yet: the records stand. */
-			log_msg(LOG_WARN, s->id, "event=relay-unavailable id=%s "
-			    "rcpt=%s", id, log_escape(rcpt, strlen(rcpt), 200));
-			accepted = true;
+			struct relay_request rq = { .id = id, .sender = mj->sender,
+			    .recipient = rcpt, .listener = s->local,
+			    .created = &created, .trace = hdr, .data = mj->data,
+			    .len = mj->len, .meta = res.records[0].meta,
+			    .headers = res.records[0].headers, .entry = e,
+			    .next_hop = cfg->next_hop };
+			int rc = relay_spool(srv->relay, &rb, &rq);
+			if (rc < 0)
+				spool_failed = true;
+			else if (rc == 0)
+				accepted = true;
+			else
+				log_msg(LOG_WARN, s->id, "event=relay-no-next-hop "
+				    "id=%s rcpt=%s", id,
+				    log_escape(rcpt, strlen(rcpt), 200));
 		}
+		free(hdr);
+		if ((ic.log_arf || ic.log_oob) && res.kind == REPORT_NONE)
+			metrics_parse_failure();
 		lines = xrealloc(lines, (nlines + res.nrecords) * sizeof(*lines));
-		for (size_t k = 0; k < res.nrecords; k++)
-			lines[nlines++] = record_dump(&res.records[k],
-			    cfg->kumo_strict);
+		types = xrealloc(types, (nlines + res.nrecords) * sizeof(*types));
+		classes = xrealloc(classes,
+		    (nlines + res.nrecords) * sizeof(*classes));
+		for (size_t k = 0; k < res.nrecords; k++) {
+			const struct record *r = &res.records[k];
+			types[nlines] = r->type;
+			classes[nlines] = r->type != REC_OOB ? NULL :
+			    xstrdup(r->bounce_classification ?
+			    r->bounce_classification : "Uncategorized");
+			lines[nlines++] = record_dump(r, cfg->kumo_strict);
+		}
 		buf_printf(&ids, "%s%s", ids.len ? " " : "", id);
 		ingest_result_free(&res);
 	}
 	classifier_unref(cls);
 	message_free(&m);
 
-	if (logfile_commit(srv->log, (const char *const *)lines, nlines) != 0) {
+	if (spool_failed) {
+		mj->code = 451;
+		mj->enhanced = "4.3.0";
+		mj->text = xstrdup("Error: local error writing the spool");
+	} else if (logfile_commit(srv->log, (const char *const *)lines,
+	    nlines) != 0) {
 		int e = errno;
 		mj->code = 451;
 		mj->enhanced = "4.3.0";
@@ -1021,8 +1250,18 @@ msg_job_run(struct job *j)
 		mj->enhanced = "2.0.0";
 		mj->text = xasprintf("OK ids=%s", ids.data ? ids.data : "");
 	}
-	for (size_t k = 0; k < nlines; k++)
+	relay_release(srv->relay, &rb, mj->code == 250);
+	for (size_t k = 0; k < nlines; k++) {
+		if (mj->code != 451) {
+			metrics_record(types[k]);
+			if (classes[k] != NULL)
+				metrics_bounce_classification(classes[k]);
+		}
+		free(classes[k]);
 		free(lines[k]);
+	}
+	free(types);
+	free(classes);
 	free(lines);
 	buf_free(&ids);
 }
@@ -1051,11 +1290,17 @@ msg_job_done(struct job *j)
 		session_free(s);
 		return;
 	}
-	log_msg(LOG_INFO, s->id, "event=message code=%d %s", mj->code,
-	    mj->code == 250 ? mj->text : "");
+	log_msg(LOG_INFO, s->id, "event=message code=%d reply=%s", mj->code,
+	    log_escape(mj->text, strlen(mj->text), 200));
+	s->srv->messages++;
+	metrics_message(mj->code < 300 ? MSG_ACCEPTED : mj->code < 500 ?
+	    MSG_TEMPFAILED : MSG_REJECTED);
 	session_enter(s, S_HELO);
 	session_reply(s, mj->code, mj->enhanced, "%s", mj->text);
 	msg_job_free(mj);
+	if (s->srv->draining && s->state != S_CLOSING)
+		session_reply_close(s, 421, "4.3.2", "%s Service shutting down",
+		    s->set->cfg->hostname);
 	if (s->state != S_CLOSING) {
 		bufferevent_enable(s->bev, EV_READ);
 		session_process(s);
@@ -1063,6 +1308,49 @@ msg_job_done(struct job *j)
 }
 
 /* ---- input ---- */
+
+/*
+ * The client talked before our greeting (Postfix's PREGREET): it does not
+ * wait for replies, so nothing it sends can be trusted to be in step.
+ * Logs the first 100 bytes, escaped.
+ */
+static void
+session_pregreet(struct smtp_session *s, const char *peek, size_t n)
+{
+	log_msg(LOG_INFO, s->id, "event=pregreet input=%s",
+	    log_escape(peek, n, 100));
+	session_reply_close(s, 554, "5.5.0", "%s",
+	    "Error: SMTP protocol synchronization");
+}
+
+/*
+ * Send the greeting, unless input is already waiting: in the input
+ * buffer (read during greet_wait) or in the socket (looked at without
+ * reading).
+ */
+static void
+session_greet(struct smtp_session *s)
+{
+	struct evbuffer *in = bufferevent_get_input(s->bev);
+	size_t n = evbuffer_get_length(in);
+	char peek[100];
+	ssize_t got;
+
+	if (n > 0) {
+		session_pregreet(s, (const char *)evbuffer_pullup(in,
+		    n < 100 ? (ssize_t)n : 100), n);
+		return;
+	}
+	got = recv(bufferevent_getfd(s->bev), peek, sizeof(peek),
+	    MSG_PEEK | MSG_DONTWAIT);
+	if (got > 0) {
+		session_pregreet(s, peek, (size_t)got);
+		return;
+	}
+	session_enter(s, S_INIT);
+	session_reply(s, 220, NULL, "%s %s", s->set->cfg->hostname,
+	    s->set->cfg->banner);
+}
 
 /*
  * Process whatever complete input there is. Command lines end only in
@@ -1073,9 +1361,28 @@ static void
 session_process(struct smtp_session *s)
 {
 	struct evbuffer *in = bufferevent_get_input(s->bev);
-	const struct config *cfg = s->srv->cfg;
+	const struct config *cfg = s->set->cfg;
 
-	while (!s->gone && s->state != S_CLOSING && s->state != S_BUSY) {
+	while (!s->gone && s->state != S_CLOSING && s->state != S_BUSY &&
+	    !s->handshaking) {
+		/*
+		 * A client that sends commands without reading the replies
+		 * must not make us buffer them without end: wait until they
+		 * are written (write_cb).
+		 */
+		if (evbuffer_get_length(bufferevent_get_output(s->bev)) >
+		    OUTPUT_LIMIT) {
+			s->out_paused = true;
+			bufferevent_disable(s->bev, EV_READ);
+			return;
+		}
+		if (s->state == S_PREGREET) {
+			size_t n = evbuffer_get_length(in);
+			if (n > 0)
+				session_pregreet(s, (const char *)evbuffer_pullup(in,
+				    n < 100 ? (ssize_t)n : 100), n);
+			return;
+		}
 		if (s->state == S_DATA) {
 			data_read(s);
 			if (s->state == S_DATA)
@@ -1141,13 +1448,62 @@ read_cb(struct bufferevent *bev, void *arg)
 }
 
 static void
+tls_flushed(struct evbuffer *buf, const struct evbuffer_cb_info *info,
+    void *arg)
+{
+	struct smtp_session *s = arg;
+
+	(void)info;
+	/* Not freed here: the buffer's own bufferevent is running. */
+	if (evbuffer_get_length(buf) == 0)
+		event_active(s->timer, EV_TIMEOUT, 1);
+}
+
+/*
+ * Close once every byte is out. With TLS the filter hands its records to
+ * the socket bufferevent, which may still hold them (the last reply, an
+ * alert): wait for that buffer to drain, at most 10 seconds.
+ */
+static void
+session_close_flushed(struct smtp_session *s)
+{
+	struct bufferevent *under = s->gone ? NULL :
+	    bufferevent_get_underlying(s->bev);
+	struct timeval tv = { 10, 0 };
+
+	if (s->busy)
+		return;
+	if (s->tls && under != NULL && s->flush_cb == NULL) {
+		/* close_notify, so the client sees a clean end. */
+		SSL_shutdown(bufferevent_openssl_get_ssl(s->bev));
+	}
+	if (under == NULL ||
+	    evbuffer_get_length(bufferevent_get_output(under)) == 0) {
+		session_free(s);
+		return;
+	}
+	session_enter(s, S_CLOSING);
+	if (s->flush_cb != NULL)
+		return;
+	bufferevent_disable(s->bev, EV_READ);
+	s->flush_cb = evbuffer_add_cb(bufferevent_get_output(under),
+	    tls_flushed, s);
+	evtimer_add(s->timer, &tv);
+}
+
+static void
 write_cb(struct bufferevent *bev, void *arg)
 {
 	struct smtp_session *s = arg;
 
 	(void)bev;
-	if (s->state == S_CLOSING && !s->busy)
-		session_free(s);
+	if (s->state == S_CLOSING)
+		session_close_flushed(s);
+	else if (s->out_paused && s->state != S_BUSY) {
+		s->out_paused = false;
+		bufferevent_enable(s->bev, EV_READ);
+		session_process(s);
+	}
 }
 
 static void
@@ -1164,7 +1520,11 @@ event_cb(struct bufferevent *bev, short what, void *arg)
 	    BEV_EVENT_EOF))) {
 		log_msg(LOG_INFO, s->id, "event=tls-failed%s",
 		    (what & BEV_EVENT_TIMEOUT) ? " reason=timeout" : "");
-		session_free(s);
+		s->handshaking = false;
+		if (what & (BEV_EVENT_TIMEOUT | BEV_EVENT_EOF))
+			session_free(s);
+		else
+			session_close_flushed(s);	/* send the alert */
 		return;
 	}
 	if ((what & BEV_EVENT_TIMEOUT) && (what & BEV_EVENT_READING) &&
@@ -1172,11 +1532,23 @@ event_cb(struct bufferevent *bev, short what, void *arg)
 		log_msg(LOG_INFO, s->id, "event=timeout phase=%s",
 		    state_names[s->state]);
 		session_reply_close(s, 421, "4.4.2", "%s Error: timeout exceeded",
-		    s->srv->cfg->hostname);
+		    s->set->cfg->hostname);
 		return;
 	}
-	log_msg(LOG_INFO, s->id, "event=disconnect state=%s%s",
-	    state_names[s->state], (what & BEV_EVENT_ERROR) ? " reason=error" : "");
+	unsigned long tls_err = s->tls ? bufferevent_get_openssl_error(bev) : 0;
+	char why[160] = "";
+	if (tls_err != 0) {
+		char e[120];
+		ERR_error_string_n(tls_err, e, sizeof(e));
+		snprintf(why, sizeof(why), " tls_error=%s", log_escape(e,
+		    strlen(e), sizeof(e)));
+	}
+	else if (what & BEV_EVENT_ERROR)
+		snprintf(why, sizeof(why), " error=\"%s\"",
+		    evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+	log_msg(LOG_INFO, s->id, "event=disconnect state=%s%s%s",
+	    state_names[s->state], (what & BEV_EVENT_ERROR) ? " reason=error" : "",
+	    why);
 	session_free(s);
 }
 
@@ -1191,6 +1563,9 @@ session_free(struct smtp_session *s)
 {
 	if (!s->gone) {
 		s->gone = true;
+		if (s->flush_cb != NULL)
+			evbuffer_remove_cb_entry(bufferevent_get_output(
+			    bufferevent_get_underlying(s->bev)), s->flush_cb);
 		bufferevent_free(s->bev);
 		s->bev = NULL;
 		if (s->counted)
@@ -1205,15 +1580,19 @@ session_free(struct smtp_session *s)
 		s->srv->sessions = s->next;
 	if (s->next != NULL)
 		s->next->prev = s->prev;
-	event_free(s->data_timer);
+	event_free(s->timer);
 	tx_free(s->tx);
 	free(s->ehlo);
 	free(s->cmdline);
 	free(s->tls_cipher);
 	free(s->tls_version);
+	for (size_t i = 0; i < s->ntls_subject; i++)
+		free(s->tls_subject[i]);
 	free(s->tls_subject);
 	free(s->local);
 	json_decref(s->meta);
+	settings_unref(s->set);
+	metrics_connection_close();
 	free(s);
 }
 
@@ -1227,6 +1606,7 @@ smtp_session_start(struct server *srv, struct listener *l, evutil_socket_t fd,
 	const char *why = NULL;
 
 	s->srv = srv;
+	s->set = settings_ref(srv->cur);
 	s->listener = l;
 	uuid4_new(s->id);
 	memcpy(&s->peer, peer, (size_t)peerlen < sizeof(s->peer) ?
@@ -1245,22 +1625,26 @@ smtp_session_start(struct server *srv, struct listener *l, evutil_socket_t fd,
 	/* KumoMTA names the listener by the connection's local address. */
 	struct sockaddr_storage local;
 	socklen_t llen = sizeof(local);
-	if (getsockname(fd, (struct sockaddr *)&local, &llen) == 0)
+	/* Only an IP socket has an "ip:port" name (not a socketpair). */
+	if (getsockname(fd, (struct sockaddr *)&local, &llen) == 0 &&
+	    (local.ss_family == AF_INET || local.ss_family == AF_INET6))
 		s->local = sockaddr_name((struct sockaddr *)&local);
 	else
 		s->local = xstrdup(l->name);
 	s->bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	if (s->bev == NULL) {
 		evutil_closesocket(fd);
+		settings_unref(s->set);
 		free(s->local);
 		free(s);
 		return;
 	}
-	s->data_timer = evtimer_new(srv->base, data_timeout, s);
+	s->timer = evtimer_new(srv->base, session_timer, s);
 	s->next = srv->sessions;
 	if (s->next != NULL)
 		s->next->prev = s;
 	srv->sessions = s;
+	metrics_connection_open();
 	s->meta = json_object();
 	json_object_set_new(s->meta, "reception_protocol", json_string("ESMTP"));
 	char *from = s->peer.ss_family == AF_INET6 ?
@@ -1285,9 +1669,39 @@ smtp_session_start(struct server *srv, struct listener *l, evutil_socket_t fd,
 		return;
 	}
 	s->counted = true;
-	session_enter(s, S_INIT);
-	session_reply(s, 220, NULL, "%s %s", cfg->hostname, cfg->banner);
 	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
+	if (cfg->greet_wait > 0) {
+		struct timeval tv;
+		tv.tv_sec = (time_t)cfg->greet_wait;
+		tv.tv_usec = (suseconds_t)((cfg->greet_wait -
+		    (double)tv.tv_sec) * 1e6);
+		evtimer_add(s->timer, &tv);
+		return;
+	}
+	session_greet(s);
+}
+
+void
+smtp_session_drain(struct server *srv)
+{
+	struct smtp_session *s, *next;
+
+	for (s = srv->sessions; s != NULL; s = next) {
+		next = s->next;
+		if (s->gone || s->busy || s->state == S_CLOSING ||
+		    s->state == S_DATA)
+			continue;
+		if (s->handshaking) {
+			log_msg(LOG_INFO, s->id, "event=disconnect state=tls "
+			    "reason=shutdown");
+			session_free(s);
+			continue;
+		}
+		log_msg(LOG_INFO, s->id, "event=shutdown state=%s",
+		    state_names[s->state]);
+		session_reply_close(s, 421, "4.3.2", "%s Service shutting down",
+		    s->set->cfg->hostname);
+	}
 }
 
 void

@@ -72,7 +72,8 @@ xstrndup(const char *s, size_t n)
 {
 	char *p = xmalloc(n + 1);
 
-	memcpy(p, s, n);
+	if (n > 0)	/* s may be NULL when n is 0 (an empty GMime buffer) */
+		memcpy(p, s, n);
 	p[n] = '\0';
 	return p;
 }
@@ -102,6 +103,7 @@ buf_reserve(struct buf *b, size_t extra)
 		cap *= 2;
 	b->data = xrealloc(b->data, cap);
 	b->cap = cap;
+	b->data[b->len] = '\0';	/* a reserved buffer is always a string */
 }
 
 void
@@ -272,13 +274,25 @@ utf8_lossy(const char *s, size_t n)
 
 	buf_reserve(&b, n);
 	while (i < n) {
-		size_t bad, len = utf8_seq(p + i, n - i, &bad);
-		if (len > 0 && p[i] != 0) {
-			buf_append(&b, p + i, len);
+		size_t start = i, bad = 1;
+
+		/* Copy each run of valid sequences in one piece. */
+		while (i < n) {
+			if (p[i] >= 0x01 && p[i] < 0x80) {
+				i++;
+				continue;
+			}
+			if (p[i] == 0)
+				break;
+			size_t len = utf8_seq(p + i, n - i, &bad);
+			if (len == 0)
+				break;
 			i += len;
-		} else {
+		}
+		buf_append(&b, p + start, i - start);
+		if (i < n) {
 			buf_append(&b, "\xEF\xBF\xBD", 3);
-			i += len > 0 ? len : bad;
+			i += p[i] == 0 ? 1 : bad;
 		}
 	}
 	return buf_steal(&b);
@@ -291,6 +305,10 @@ utf8_valid(const char *s, size_t n)
 	size_t i = 0;
 
 	while (i < n) {
+		if (p[i] < 0x80) {
+			i++;
+			continue;
+		}
 		size_t bad, len = utf8_seq(p + i, n - i, &bad);
 		if (len == 0)
 			return false;

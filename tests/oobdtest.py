@@ -77,7 +77,7 @@ class Oobd:
     """A running oobd with its own directory, configuration and logs."""
 
     def __init__(self, domains=None, listener=None, logs=None, rules=None,
-                 tmp=None, port=None):
+                 tmp=None, port=None, admin="", relay=None):
         self.tmp = tmp or tempfile.mkdtemp(prefix="oobd-test-")
         self.port = port or free_port()
         self.log_dir = os.path.join(self.tmp, "log")
@@ -96,9 +96,16 @@ class Oobd:
         lines += ["[logs]", "log_dir = %s" % toml_str(self.log_dir)]
         for k, v in (logs or {}).items():
             lines.append("%s = %s" % (k, v))
+        # The admin listener is off unless a test asks for an address.
+        lines += ["[admin]", "listen = %s" % toml_str(admin)]
         lines.append("[bounce_classifier]")
         rules = rules or [os.path.join(SRCDIR, "conf", "bounce_rules.toml")]
         lines.append("files = [%s]" % ", ".join(toml_str(r) for r in rules))
+        if relay is not None:
+            # [relay]: the spool in the test directory unless given.
+            self.spool_dir = os.path.join(self.tmp, "spool")
+            relay = dict({"spool_dir": toml_str(self.spool_dir)}, **relay)
+            lines += ["[relay]"] + ["%s = %s" % kv for kv in relay.items()]
         with open(self.conf, "w") as f:
             f.write("\n".join(lines) + "\n")
 

@@ -1034,6 +1034,235 @@ test_fault_fsize_limit(void **state)
 	rm_rf(dir);
 }
 
+/* ---- a finished file cut at every byte ---- */
+
+#define CUT_RECORDS	8
+
+/*
+ * What a tailer gets from the first n bytes of a zstd file: everything
+ * libzstd's streaming decoder yields for them, as zstdcat prints it.
+ * Truncation is not an error to it; it just waits for more input.
+ * Returns whether the bytes end exactly at the end of a frame.
+ */
+static bool
+reader_prefix(const char *p, size_t n, struct buf *out)
+{
+	ZSTD_DCtx *dc = ZSTD_createDCtx();
+	ZSTD_inBuffer in = { p, n, 0 };
+	char ob[65536];
+	ZSTD_outBuffer o;
+	size_t r = 1;
+
+	do {
+		o = (ZSTD_outBuffer){ ob, sizeof(ob), 0 };
+		r = ZSTD_decompressStream(dc, &o, &in);
+		if (ZSTD_isError(r))
+			fail_msg("cut %zu: %s", n, ZSTD_getErrorName(r));
+		buf_append(out, ob, o.pos);
+	} while (in.pos < in.size || o.pos == o.size);
+	ZSTD_freeDCtx(dc);
+	return n > 0 && r == 0;	/* ends exactly where a frame ends */
+}
+
+/*
+ * A finished segment of CUT_RECORDS commits (each one flushed, so one or
+ * more blocks each, then the end of the frame). ends[i] is the file size
+ * once commit i was written; expect receives the records.
+ */
+static char *
+finished_image(size_t *lenp, size_t *ends, struct buf *expect, int first)
+{
+	char *dir = mktmp();
+	struct logfile *lf = open_log(dir, true, false, 0, 0);
+	char **names, *p, *img;
+	size_t n;
+
+	for (int i = 0; i < CUT_RECORDS; i++) {
+		char *r = record(first + i, 60 + (size_t)(i * 13) % 60);
+		struct stat st;
+
+		assert_int_equal(commit1(lf, r), 0);
+		buf_puts(expect, r);
+		buf_putc(expect, '\n');
+		free(r);
+		names = list_files(dir, &n);
+		assert_int_equal(n, 1);
+		p = xasprintf("%s/%s", dir, names[0]);
+		assert_int_equal(stat(p, &st), 0);
+		ends[i] = (size_t)st.st_size;
+		free(p);
+		free_names(names, n);
+	}
+	logfile_close(lf);
+	names = list_files(dir, &n);
+	assert_int_equal(n, 1);
+	p = xasprintf("%s/%s", dir, names[0]);
+	img = read_file(p, lenp);
+	assert_non_null(img);
+	free(p);
+	free_names(names, n);
+	rm_rf(dir);
+	return img;
+}
+
+/* What zstdcat prints for one file, whether or not it ends cleanly. */
+static char *
+zstdcat_cut(const char *dir, const char *name, size_t *lenp)
+{
+	char *cmd = xasprintf("zstdcat -q -- '%s/%s' 2>/dev/null", dir, name);
+	struct buf out = { 0 };
+	char chunk[65536];
+	size_t r;
+	FILE *f = popen(cmd, "r");
+
+	assert_non_null(f);
+	while ((r = fread(chunk, 1, sizeof(chunk), f)) > 0)
+		buf_append(&out, chunk, r);
+	pclose(f);
+	free(cmd);
+	*lenp = out.len;
+	return out.data ? buf_steal(&out) : xstrdup("");
+}
+
+/* The bytes up to and including the last newline of b. */
+static size_t
+whole_len(const struct buf *b)
+{
+	size_t n = b->len;
+
+	while (n > 0 && b->data[n - 1] != '\n')
+		n--;
+	return n;
+}
+
+/*
+ * Cut img at every offset. A reader gets a byte-exact prefix of expect,
+ * whole lines of JSON, at least every record whose commit was entirely
+ * before the cut; zstdcat agrees (on a sample of cuts). logfile_open then
+ * repairs the cut file: read-only, a complete frame, holding exactly the
+ * whole lines the reader got; an empty file is removed; a file of whole
+ * frames is left as it is. Returns the number of files rewritten.
+ */
+static size_t
+cut_everywhere(const char *img, size_t len, const size_t *ends, size_t nends,
+    const struct buf *expect)
+{
+	const char *name = "20240101-000000.001";
+	size_t k = 0, repaired = 0;
+
+	for (size_t cut = 0; cut <= len; cut++) {
+		struct buf got = { 0 };
+		struct logfile_recovery rec;
+		bool near = false;
+
+		bool at_frame_end = reader_prefix(img, cut, &got);
+		while (k < nends && ends[k] <= cut)
+			k++;
+		size_t wl = whole_len(&got);
+		assert_true(got.len <= expect->len);
+		if (got.len > 0)
+			assert_memory_equal(got.data, expect->data, got.len);
+		size_t lines = check_json_lines(got.data ? got.data : "", wl);
+		if (lines < k)
+			fail_msg("cut %zu: %zu lines readable, %zu committed",
+			    cut, lines, k);
+
+		char *dir = mktmp();
+		write_path(dir, name, img, cut, 0644);
+		for (size_t i = 0; i < nends; i++)
+			if (cut + 1 >= ends[i] && cut <= ends[i] + 1)
+				near = true;
+		if (near || cut % 17 == 0) {
+			size_t zl;
+			char *z = zstdcat_cut(dir, name, &zl);
+			size_t zw = zl;
+			while (zw > 0 && z[zw - 1] != '\n')
+				zw--;
+			/* zstdcat passes a too short file through as it is. */
+			if (cut >= 4) {
+				assert_int_equal(zw, wl);
+				assert_memory_equal(z, got.data ? got.data : "", zw);
+			}
+			free(z);
+		}
+		struct logfile *lf = open_log(dir, true, true, 0, 0);
+		logfile_recovery(lf, &rec);
+		logfile_close(lf);
+		size_t n, dl;
+		bool complete;
+		char **names = list_files(dir, &n);
+		if (cut == 0)
+			assert_int_equal(n, 0);
+		else {
+			assert_int_equal(n, 1);
+			assert_string_equal(names[0], name);
+			assert_true(is_readonly(dir, name));
+			char *d = decode_file(dir, name, &dl, &complete);
+			assert_true(complete);
+			assert_int_equal(dl, wl);
+			assert_memory_equal(d, got.data ? got.data : "", dl);
+			/* Whole frames are complete: nothing to rewrite. */
+			assert_int_equal(rec.files, at_frame_end ? 0 : 1);
+			if (!at_frame_end) {
+				assert_int_equal(rec.kept, lines);
+				repaired++;
+			}
+			free(d);
+		}
+		free_names(names, n);
+		rm_rf(dir);
+		buf_free(&got);
+	}
+	print_message("%zu cuts, %zu repaired\n", len + 1, repaired);
+	return repaired;
+}
+
+static void
+test_cut_finished_segment(void **state)
+{
+	struct buf expect = { 0 };
+	size_t ends[CUT_RECORDS], len;
+	(void)state;
+
+	char *img = finished_image(&len, ends, &expect, 0);
+	assert_int_equal(check_json_lines(expect.data, expect.len), CUT_RECORDS);
+	/* Every cut but the empty and the whole file needs a rewrite. */
+	assert_int_equal(cut_everywhere(img, len, ends, CUT_RECORDS, &expect),
+	    len - 1);
+	free(img);
+	buf_free(&expect);
+}
+
+/*
+ * Two finished segments concatenated: a file of two frames, as zstd
+ * allows and a copy or an archive tool can make. The reader, zstdcat and
+ * the repair carry on from the first frame into the second.
+ */
+static void
+test_cut_multi_frame(void **state)
+{
+	struct buf expect = { 0 };
+	size_t ends[2 * CUT_RECORDS], l1, l2;
+	(void)state;
+
+	char *a = finished_image(&l1, ends, &expect, 0);
+	char *b = finished_image(&l2, ends + CUT_RECORDS, &expect, 100);
+	char *img = xmalloc(l1 + l2);
+	memcpy(img, a, l1);
+	memcpy(img + l1, b, l2);
+	/* The first frame's end, then the second's commits after it. */
+	ends[CUT_RECORDS - 1] = l1;
+	for (int i = 0; i < CUT_RECORDS; i++)
+		ends[CUT_RECORDS + i] += l1;
+	/* ... nor the cut at the end of the first frame. */
+	assert_int_equal(cut_everywhere(img, l1 + l2, ends, 2 * CUT_RECORDS,
+	    &expect), l1 + l2 - 2);
+	free(a);
+	free(b);
+	free(img);
+	buf_free(&expect);
+}
+
 /* ---- kill -9 ---- */
 
 static void
@@ -1155,6 +1384,8 @@ main(void)
 		cmocka_unit_test(test_fault_sync),
 		cmocka_unit_test(test_fault_write),
 		cmocka_unit_test(test_fault_fsize_limit),
+		cmocka_unit_test(test_cut_finished_segment),
+		cmocka_unit_test(test_cut_multi_frame),
 		cmocka_unit_test(test_kill9),
 	};
 

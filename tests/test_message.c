@@ -121,6 +121,36 @@ test_unterminated_multipart(void **state)
 	message_free(&m);
 }
 
+/*
+ * A header field longer than 100 KiB keeps its first 100 KiB, as Postfix's
+ * header_size_limit; the fields after it and the body are untouched.
+ */
+static void
+test_long_field_capped(void **state)
+{
+	struct message m;
+	struct buf b = { 0 };
+
+	(void)state;
+	buf_puts(&b, "To: a@b.example\r\nX-Long: start\r\n");
+	for (int i = 0; i < 30000; i++)
+		buf_puts(&b, " continued\r\n");		/* 12 bytes a line */
+	buf_puts(&b, "Subject: after\r\n\r\nbody\r\n");
+	message_load(&m, b.data, b.len);
+	assert_int_equal(m.wire_size, b.len);
+	const char *x = strstr(m.text, "X-Long:");
+	const char *subj = strstr(m.text, "\nSubject: after\n\nbody\n");
+	assert_non_null(x);
+	assert_non_null(subj);
+	/* The field, its LF included, is exactly the limit. */
+	assert_int_equal(subj + 1 - x, 100 * 1024);
+	assert_int_equal(m.len, strlen("To: a@b.example\n") + 100 * 1024 +
+	    strlen("Subject: after\n\nbody\n"));
+	assert_string_equal(g_mime_message_get_subject(m.mime), "after");
+	message_free(&m);
+	buf_free(&b);
+}
+
 int
 main(void)
 {
@@ -129,6 +159,7 @@ main(void)
 		cmocka_unit_test(test_children_spans),
 		cmocka_unit_test(test_transfer_decoding),
 		cmocka_unit_test(test_unterminated_multipart),
+		cmocka_unit_test(test_long_field_capped),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
