@@ -120,7 +120,7 @@ static const char *const patterns[RE_COUNT] = {
 	    "(?:rfc822;[ \\t]*)?[<'\"]?"
 	    "([^\\s<>()'\",;:@]+@[A-Za-z0-9][-A-Za-z0-9.]*[A-Za-z0-9]|"
 	    "[^\\s<>()'\",;:@]+@\\[[0-9.:A-Fa-f]+\\])"
-	    "[>'\"]?[ \\t]*(?:\\([^)]*\\)[ \\t]*)?"
+	    "[>'\"]?[ \\t]*"
 	    "(?:(?::|\\.\\.\\.|,|;| -|[ \\t])[ \\t]*(.*))?$",
 	[RE_RCPT_SENTENCE] =
 	    "(?i)(?:deliver(?:ed|ing|y)?|sent|send|message|mail|e-?mail)"
@@ -132,9 +132,11 @@ static const char *const patterns[RE_COUNT] = {
 	    "answer(?:ed)?|error|reason|diagnostic[- ]code|smtp;|"
 	    "failed|rejected|status)[^\\n0-9]{0,48}?(?<![0-9.#])"
 	    "([245][0-9][0-9])(?=[ -]|$)|"
-	    "[])]:[ \\t]*([245][0-9][0-9])(?=[ -]|$))",
+	    "[])]:[ \\t]*([245][0-9][0-9])(?=[ -]|$)|"
+	    "[0-9a-z]:[ \\t]+([245][0-9][0-9])(?=[ ,:-]|$)|"
+	    "error_code[ \\t]*:[ \\t]*([245][0-9][0-9])(?=[ ,:-]|$))",
 	[RE_REPLY_LINE] =
-	    "(?m)^[ \\t]*(?:<[^>\\n]*>[ \\t]*:?[ \\t]*)?([245][0-9][0-9])(?=[ -]|$)",
+	    "(?m)^[ \\t]*(?:<[^>\\n]*>[ \\t]*:?[ \\t]*)?([245][0-9][0-9])(?=[ :-]|$)",
 	[RE_STATUS] =
 	    "(?<![0-9A-Za-z.])([245])\\.([0-9]{1,3})\\.([0-9]{1,3})"
 	    "(?![0-9]|\\.[0-9])",
@@ -367,6 +369,22 @@ seen(char **v, size_t n, const char *key)
 	return false;
 }
 
+/* Whether [p, e) is a ruler such as "=====" or "-----" (and spaces). */
+static bool
+rule_line(const char *p, const char *e)
+{
+	size_t marks = 0;
+
+	for (; p < e; p++) {
+		if (*p == ' ' || *p == '\t' || *p == '\r')
+			continue;
+		if (strchr("=-_*~#", *p) == NULL)
+			return false;
+		marks++;
+	}
+	return marks >= 3;
+}
+
 /*
  * The reply in a recipient's diagnostic text: code, enhanced status and
  * content into b. The content is the reply from its code on, its
@@ -393,7 +411,9 @@ read_reply(const char *diag, struct bounce *b, pcre2_match_data *md)
 	struct buf c = { 0 };
 	const char *from = code_at != NULL ? code_at + 3 : diag;
 	size_t enh_len = 0;
-	if (code_at != NULL && (*from == ' ' || *from == '-'))
+	if (code_at != NULL && (*from == ' ' || *from == '-' || *from == ':'))
+		from++;
+	while (code_at != NULL && (*from == ' ' || *from == ','))
 		from++;
 	if (code_at != NULL && find(RE_STATUS, from, strlen(from), 0, md) &&
 	    group(md, 0, from, &p, &pn) && p == from)
@@ -415,6 +435,10 @@ read_reply(const char *diag, struct bounce *b, pcre2_match_data *md)
 				    (q + enh_len == e || q[enh_len] == ' '))
 					q += enh_len;
 			}
+		}
+		if (rule_line(q, e)) {
+			line = eol != NULL ? eol + 1 : e;
+			continue;
 		}
 		for (; q < e; q++) {
 			if (*q == ' ' || *q == '\t' || *q == '\r') {

@@ -151,13 +151,34 @@ test_multiline_reply(void **state)
 }
 
 static void
+test_reply_forms(void **state)
+{
+	/* "host 192.0.2.8: 553 ..." between ruler lines. */
+	static const struct want x3[] = { {
+		"kijitora@example.com", "failed", 553, 5, 3, 0, false,
+		"5.3.0 <kijitora@example.com>... No such user here" } };
+	/* "<a@b>   (5.1.1 <a@b>... User unknown)" */
+	static const struct want mc[] = { {
+		"kijitora@example.jp", "failed", 550, 5, 1, 1, false,
+		"(5.1.1 <kijitora@example.jp>... User unknown)" } };
+	/* "501: 5.1.8 ..." */
+	static const struct want y[] = { {
+		"kijitora@example.jp", "failed", 501, 5, 1, 8, false,
+		"5.1.8 Sender address rejected" } };
+
+	(void)state;
+	expect("lhost-x3-01.eml", x3, nitems(x3));
+	expect("lhost-mcafee-02.eml", mc, nitems(mc));
+	expect("lhost-yahoo-12.eml", y, nitems(y));
+}
+
+static void
 test_address_then_text(void **state)
 {
-	/* "a@b Invalid Address, ..." in a quoted-printable part. */
+	/* "a@b Invalid Address, ERROR_CODE :550, ..." (quoted-printable). */
 	static const struct want w[] = { {
 		"kijitora@example.co.jp", "failed", 550, 5, 1, 1, false,
-		"Invalid Address, ERROR_CODE :550, ERROR_CODE :5.1.1 "
-		"<kijitora@example.co.jp>... User Unknown" } };
+		"ERROR_CODE :5.1.1 <kijitora@example.co.jp>... User Unknown" } };
 
 	(void)state;
 	expect("lhost-zoho-01.eml", w, nitems(w));
@@ -248,6 +269,7 @@ main(void)
 		cmocka_unit_test(test_opensmtpd),
 		cmocka_unit_test(test_gmail_yahoo),
 		cmocka_unit_test(test_multiline_reply),
+		cmocka_unit_test(test_reply_forms),
 		cmocka_unit_test(test_address_then_text),
 		cmocka_unit_test(test_not_text_bounces),
 		cmocka_unit_test(test_synthetic),
