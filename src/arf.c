@@ -759,3 +759,20 @@ arf_decode(const struct message *m, struct report *r)
 	fields_free(&top);
 	return rc;
 }
+
+int
+arf_decode_fields(const char *text, size_t len, json_t *trace,
+    struct report *r)
+{
+	struct fieldblock fb;
+	int rc;
+
+	if (fields_parse(text, len, &fb) != 0) {
+		if (trace != NULL)
+			json_decref(trace);
+		return -1;
+	}
+	rc = build_report(&fb, NULL, trace, r);
+	fields_free(&fb);
+	return rc;
+}

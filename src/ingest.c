@@ -25,6 +25,7 @@ static const struct decoder {
 	enum report_kind kind;	/* which disposition enables it */
 } decoders[] = {
 	{ "arf", arf_decode, REPORT_FEEDBACK },
+	{ "ses", sesnotify_decode_complaint, REPORT_FEEDBACK },
 	{ "rfc3464", dsn_decode, REPORT_BOUNCE },
 	{ "ses", sesnotify_decode, REPORT_BOUNCE },
 	{ "text", textbounce_decode, REPORT_BOUNCE },

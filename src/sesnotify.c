@@ -18,6 +18,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "arf.h"
 #include "dsn.h"
 #include "fields.h"
 #include "kumoref.h"
@@ -146,8 +147,12 @@ headers_trace(json_t *mail)
 	return NULL;
 }
 
-int
-sesnotify_decode(const struct message *m, struct report *r)
+/*
+ * The SES event in m's body when its notificationType (or eventType) is
+ * kind: a new reference, or NULL.
+ */
+static json_t *
+load_event(const struct message *m, const char *kind)
 {
 	GMimeObject *top;
 	char *text;
@@ -155,31 +160,41 @@ sesnotify_decode(const struct message *m, struct report *r)
 	if (m->mime == NULL ||
 	    (top = g_mime_message_get_mime_part(m->mime)) == NULL ||
 	    !GMIME_IS_TEXT_PART(top) || !mime_is(top, "text", "plain"))
-		return 0;
+		return NULL;
 	text = g_mime_text_part_get_text(GMIME_TEXT_PART(top));
 	if (text == NULL)
-		return 0;
+		return NULL;
 	/* Cheap test first: most messages are not JSON at all. */
 	const char *p = text;
 	while (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t')
 		p++;
 	size_t len = strlen(p);
-	if (*p != '{' || len > SES_MAX_TEXT || strstr(p, "Bounce") == NULL) {
-		g_free(text);
-		return 0;
-	}
-	json_t *ev = ses_event(p, len);
+	json_t *ev = NULL;
+	if (*p == '{' && len <= SES_MAX_TEXT && strstr(p, kind) != NULL)
+		ev = ses_event(p, len);
 	g_free(text);
 	if (ev == NULL)
-		return 0;
-
+		return NULL;
 	const char *type = str_member(ev, "notificationType");
 	if (type == NULL)
 		type = str_member(ev, "eventType");
+	if (type == NULL || strcmp(type, kind) != 0) {
+		json_decref(ev);
+		return NULL;
+	}
+	return ev;
+}
+
+int
+sesnotify_decode(const struct message *m, struct report *r)
+{
+	json_t *ev = load_event(m, "Bounce");
+
+	if (ev == NULL)
+		return 0;
 	json_t *bounce = json_object_get(ev, "bounce");
 	json_t *rcpts = json_object_get(bounce, "bouncedRecipients");
-	if (type == NULL || strcmp(type, "Bounce") != 0 ||
-	    !json_is_array(rcpts)) {
+	if (!json_is_array(rcpts)) {
 		json_decref(ev);
 		return 0;
 	}
@@ -221,4 +236,45 @@ sesnotify_decode(const struct message *m, struct report *r)
 	r->trace = headers_trace(json_object_get(ev, "mail"));
 	json_decref(ev);
 	return r->nbounces > 0 ? 1 : -1;
+}
+
+int
+sesnotify_decode_complaint(const struct message *m, struct report *r)
+{
+	json_t *ev = load_event(m, "Complaint");
+	json_t *c, *mail, *rc;
+	const char *v;
+	char date[64];
+	struct buf f = { 0 };
+	size_t i;
+
+	if (ev == NULL)
+		return 0;
+	c = json_object_get(ev, "complaint");
+	mail = json_object_get(ev, "mail");
+	if (!json_is_object(c)) {
+		json_decref(ev);
+		return 0;
+	}
+	/* The facts of the complaint as the fields of an ARF report. */
+	v = str_member(c, "complaintFeedbackType");
+	put_field(&f, "Feedback-Type", v != NULL ? v : "abuse");
+	if ((v = str_member(c, "userAgent")) != NULL)
+		put_field(&f, "User-Agent", v);
+	if (rfc2822_of(str_member(c, "arrivalDate"), date, sizeof(date)))
+		put_field(&f, "Arrival-Date", date);
+	if ((v = str_member(mail, "source")) != NULL)
+		put_field(&f, "Original-Mail-From", v);
+	json_array_foreach(json_object_get(c, "complainedRecipients"), i, rc)
+		if ((v = str_member(rc, "emailAddress")) != NULL)
+			put_field(&f, "Original-Rcpt-To", v);
+	if ((v = str_member(mail, "sourceIp")) != NULL)
+		put_field(&f, "Source-IP", v);
+	if ((v = str_member(c, "feedbackId")) != NULL)
+		put_field(&f, "Feedback-Id", v);
+	r->decoder = "ses";
+	int ok = arf_decode_fields(f.data, f.len, headers_trace(mail), r);
+	buf_free(&f);
+	json_decref(ev);
+	return ok;
 }

@@ -14,4 +14,13 @@
  */
 int	 sesnotify_decode(const struct message *m, struct report *r);
 
+/*
+ * Decoder for an SES Complaint event: one feedback report (reference
+ * §3.2) with feedback_type from complaintFeedbackType ("abuse" when
+ * absent), user_agent, arrival_date, original_mail_from (mail.source),
+ * original_rcpto_to (the complained recipients), source_ip, a
+ * "feedback-id" extension and the returned headers' X-KumoRef.
+ */
+int	 sesnotify_decode_complaint(const struct message *m, struct report *r);
+
 #endif

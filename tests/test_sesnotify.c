@@ -1,7 +1,8 @@
 /*
- * test_sesnotify.c - Amazon SES bounce notifications: the bare event and
- * the SNS-wrapped one from the Sisimai corpus, every field; the X-KumoRef
- * of the returned message; and what the decoder must leave alone.
+ * test_sesnotify.c - Amazon SES notifications: bounces (the bare event
+ * and the SNS-wrapped one from the Sisimai corpus, every field) and
+ * complaints (the whole feedback_report object); the X-KumoRef of the
+ * returned message; and what the decoders must leave alone.
  */
 #include "testutil.h"
 
@@ -171,6 +172,100 @@ test_not_bounces(void **state)
 	free(data);
 }
 
+static int
+decode_complaint(const char *data, size_t len, struct report *r)
+{
+	struct message m;
+	int rc;
+
+	memset(r, 0, sizeof(*r));
+	message_load(&m, data, len);
+	rc = sesnotify_decode_complaint(&m, r);
+	message_free(&m);
+	return rc;
+}
+
+static void
+test_complaint(void **state)
+{
+	struct report r;
+	size_t len;
+	char *data = corpus_read("sisimai/maildir/lhost-amazonses-11.eml", &len);
+
+	(void)state;
+	assert_int_equal(decode_complaint(data, len, &r), 1);
+	assert_int_equal(r.kind, REPORT_FEEDBACK);
+	assert_string_equal(r.decoder, "ses");
+	char *fr = json_dumps(r.feedback_report, JSON_COMPACT);
+	assert_string_equal(fr, "{\"feedback_type\":\"abuse\","
+	    "\"user_agent\":\"Amazon SES Mailbox Simulator\",\"version\":\"\","
+	    "\"arrival_date\":null,\"incidents\":null,"
+	    "\"original_envelope_id\":null,"
+	    "\"original_mail_from\":\"kijitora@neko.example.jp\","
+	    "\"reporting_mta\":null,\"source_ip\":null,"
+	    "\"authentication_results\":[],"
+	    "\"original_rcpto_to\":[\"complaint@simulator.amazonses.com\"],"
+	    "\"reported_domain\":[],\"reported_uri\":[],"
+	    "\"extensions\":{\"feedback-id\":[\"01010158992bed93-5747af89-"
+	    "b2b1-11e6-be59-ed91bcff66c4-000000\"]},"
+	    "\"original_message\":null,\"supplemental_trace\":null}");
+	free(fr);
+	report_free(&r);
+	/* A bounce is not a complaint. */
+	free(data);
+	data = corpus_read("sisimai/maildir/lhost-amazonses-09.eml", &len);
+	assert_int_equal(decode_complaint(data, len, &r), 0);
+	report_free(&r);
+	free(data);
+
+	/* Every field SES can give, and the X-KumoRef of the mail. */
+	json_t *payload = json_pack("{s:s}", "tenant", "t1");
+	char *ref = kumoref_encode(payload);
+	char *msg = notification("{\"notificationType\":\"Complaint\","
+	    "\"complaint\":{\"complainedRecipients\":[{\"emailAddress\":"
+	    "\"a@x.example\"},{\"emailAddress\":\"b@x.example\"}],"
+	    "\"complaintFeedbackType\":\"not-spam\","
+	    "\"arrivalDate\":\"2024-01-02T03:04:05.009Z\"},"
+	    "\"mail\":{\"source\":\"news@s.example\",\"sourceIp\":"
+	    "\"192.0.2.7\",\"headers\":[{\"name\":\"x-kumoref\",\"value\":"
+	    "\"PLACEHOLDER\"}]}}");
+	/* The header value folded as KumoMTA writes it: SES keeps the folds. */
+	struct buf b = { 0 };
+	const char *ph = strstr(msg, "PLACEHOLDER");
+	buf_append(&b, msg, (size_t)(ph - msg));
+	for (const char *p = ref; *p != '\0'; p++)
+		buf_puts(&b, *p == '\r' ? "\\r" : *p == '\n' ? "\\n" :
+		    *p == '\t' ? "\\t" : (char[]){ *p, 0 });
+	buf_puts(&b, ph + strlen("PLACEHOLDER"));
+	assert_int_equal(decode_complaint(b.data, b.len, &r), 1);
+	json_t *o = r.feedback_report;
+	assert_string_equal(json_string_value(json_object_get(o,
+	    "feedback_type")), "not-spam");
+	assert_string_equal(json_string_value(json_object_get(o,
+	    "user_agent")), "");
+	assert_string_equal(json_string_value(json_object_get(o,
+	    "arrival_date")), "2024-01-02T03:04:05Z");
+	assert_string_equal(json_string_value(json_object_get(o,
+	    "source_ip")), "192.0.2.7");
+	fr = json_dumps(json_object_get(o, "original_rcpto_to"), JSON_COMPACT);
+	assert_string_equal(fr, "[\"a@x.example\",\"b@x.example\"]");
+	free(fr);
+	fr = json_dumps(json_object_get(o, "supplemental_trace"), JSON_COMPACT);
+	assert_string_equal(fr, "{\"tenant\":\"t1\"}");
+	free(fr);
+	report_free(&r);
+	buf_free(&b);
+	free(msg);
+	free(ref);
+	json_decref(payload);
+
+	/* A Complaint event without its complaint object. */
+	msg = notification("{\"notificationType\":\"Complaint\"}");
+	assert_int_equal(decode_complaint(msg, strlen(msg), &r), 0);
+	report_free(&r);
+	free(msg);
+}
+
 int
 main(void)
 {
@@ -178,6 +273,7 @@ main(void)
 		cmocka_unit_test(test_corpus),
 		cmocka_unit_test(test_trace_and_recipients),
 		cmocka_unit_test(test_not_bounces),
+		cmocka_unit_test(test_complaint),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
