@@ -16,6 +16,7 @@
 #include <gmime/gmime.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "datetime.h"
 #include "dsn.h"
@@ -508,6 +509,38 @@ raw_is_encoded(const struct fieldblock *fb)
 	    f->value[0] != '\0';
 }
 
+/* Whether text[0..n) holds word (lowercase), ASCII case-insensitively. */
+static bool
+contains_word_ci(const char *text, size_t n, const char *word)
+{
+	size_t w = strlen(word);
+	char up = word[0] >= 'a' && word[0] <= 'z' ? (char)(word[0] - 32) :
+	    word[0];
+
+	for (size_t i = 0; i + w <= n; i++)
+		if ((text[i] == word[0] || text[i] == up) &&
+		    strncasecmp(text + i, word, w) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * Whether a child's header block can give one of the returned-message
+ * types. Their names hold "rfc822" or "global", and neither unfolding nor
+ * decoding makes those letters up unless the block has an encoded word,
+ * a CR or a NUL; a block without any of these needs no parsing.
+ */
+static bool
+may_be_returned(const char *h, size_t n)
+{
+	if (h == NULL || n == 0)
+		return false;	/* no fields, no type */
+	return contains_word_ci(h, n, "rfc822") ||
+	    contains_word_ci(h, n, "global") ||
+	    contains_word_ci(h, n, "=?") || memchr(h, '\r', n) != NULL ||
+	    memchr(h, '\0', n) != NULL;
+}
+
 /*
  * The X-KumoRef trace of the returned message: every direct child that
  * carries it (message/rfc822 or message/global: the headers of its body;
@@ -530,7 +563,8 @@ returned_trace(const struct message *m, GMimeMultipart *mp)
 		const char *body = kids[i].body;
 		size_t blen = kids[i].body_len;
 
-		if (fields_parse(kids[i].headers, kids[i].headers_len,
+		if (!may_be_returned(kids[i].headers, kids[i].headers_len) ||
+		    fields_parse(kids[i].headers, kids[i].headers_len,
 		    &fb) != 0)
 			continue;
 		ct = raw_content_type(&fb);

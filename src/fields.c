@@ -11,7 +11,6 @@
 
 #include <gmime/gmime.h>
 #include <pthread.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -163,10 +162,6 @@ utf8_value(GMimeHeader *h, const char *raw)
 		char *unfolded = g_mime_utils_header_unfold(raw);
 		char *out = xstrdup(unfolded != NULL ? unfolded : "");
 		g_free(unfolded);
-#ifdef OOBD_VERIFY_VALUE
-		const char *gv = g_mime_header_get_value(h);
-		if (strcmp(gv != NULL ? gv : "", out) != 0) { fprintf(stderr, "VALUE MISMATCH [%s] [%s]\n", gv, out); abort(); }
-#endif
 		return out;
 	}
 	const char *v = g_mime_header_get_value(h);

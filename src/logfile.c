@@ -52,6 +52,7 @@
 #include "admin.h"
 #include "log.h"
 #include "logfile.h"
+#include "pool.h"
 #include "sink.h"
 #include "util.h"
 
@@ -805,8 +806,11 @@ logfile_commit(struct logfile *lf, const char *const *lines, size_t n)
 	    seg->bytes >= lf->cfg.max_file_size)
 		(void)seg_close_locked(lf);	/* syncs this commit too */
 	if (lf->cfg.fsync) {
+		/* Let the worker pool run another message during the wait. */
+		pool_wait_begin();
 		rc = wait_durable(lf, seg, seq);
 		e = errno;
+		pool_wait_end();
 	}
 out:
 	if (rc == 0)

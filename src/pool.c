@@ -1,6 +1,13 @@
 /*
- * pool.c - a fixed set of worker threads fed from one queue, handing
- * finished jobs back to the event loop through a libevent event.
+ * pool.c - worker threads fed from one queue, handing finished jobs back
+ * to the event loop through a libevent event.
+ *
+ * At most `slots` jobs compute at once (the configured worker count). A
+ * job that waits without computing - for its log records to be synced -
+ * gives its slot up for the wait (pool_wait_begin/end), and another thread
+ * (an idle one, or a new one up to POOL_MAX_THREADS) takes the next job.
+ * So the messages of every session can be written and wait for the same
+ * fdatasync together, instead of at most `slots` of them.
  */
 #include "config.h"
 
@@ -14,6 +21,9 @@
 #include "pool.h"
 #include "util.h"
 
+/* Threads in all: computing, waiting in a job, or idle. */
+#define POOL_MAX_THREADS	256
+
 struct pool {
 	pthread_mutex_t lock;
 	pthread_cond_t	cond;
@@ -21,10 +31,20 @@ struct pool {
 	struct job	*done_head, *done_tail;	/* waiting for done() */
 	bool		 stopping;
 	pthread_t	*threads;
-	size_t		 nthreads;
+	size_t		 nthreads;		/* started */
+	size_t		 max_threads;
+	size_t		 slots;			/* jobs computing at once */
+	size_t		 running;		/* jobs computing now */
+	size_t		 idle;			/* threads waiting for a job */
+	size_t		 wakeups;		/* signals not yet taken */
 	struct event	*ev_done;
 	atomic_size_t	 pending;
 };
+
+/* The pool whose worker this thread is, for pool_wait_begin/end. */
+static _Thread_local struct pool *self;
+
+static void *worker_main(void *);
 
 static void
 push(struct job **head, struct job **tail, struct job *j)
@@ -37,31 +57,93 @@ push(struct job **head, struct job **tail, struct job *j)
 	*tail = j;
 }
 
+/* Start one more worker; false when none can be started. */
+static bool
+start_thread_locked(struct pool *p)
+{
+	if (p->nthreads >= p->max_threads)
+		return false;
+	if (pthread_create(&p->threads[p->nthreads], NULL, worker_main,
+	    p) != 0)
+		return false;
+	p->nthreads++;
+	return true;
+}
+
+/* A job is queued and a slot is free: get a thread to take it. */
+static void
+wake_locked(struct pool *p)
+{
+	if (p->head == NULL || p->running >= p->slots)
+		return;
+	if (p->idle > p->wakeups) {
+		p->wakeups++;
+		pthread_cond_signal(&p->cond);
+	} else
+		(void)start_thread_locked(p);
+}
+
 static void *
 worker_main(void *arg)
 {
 	struct pool *p = arg;
 
+	self = p;
 	pthread_mutex_lock(&p->lock);
 	for (;;) {
-		while (p->head == NULL && !p->stopping)
+		/* While stopping, the queue is still run to its end. */
+		while (p->head == NULL ? !p->stopping :
+		    p->running >= p->slots) {
+			p->idle++;
 			pthread_cond_wait(&p->cond, &p->lock);
+			p->idle--;
+			if (p->wakeups > 0)
+				p->wakeups--;
+		}
 		if (p->head == NULL)
 			break;
 		struct job *j = p->head;
 		p->head = j->next;
 		if (p->head == NULL)
 			p->tail = NULL;
+		p->running++;
+		wake_locked(p);
 		pthread_mutex_unlock(&p->lock);
 
 		j->run(j);
 
 		pthread_mutex_lock(&p->lock);
+		p->running--;
 		push(&p->done_head, &p->done_tail, j);
 		event_active(p->ev_done, EV_READ, 0);
 	}
 	pthread_mutex_unlock(&p->lock);
 	return NULL;
+}
+
+void
+pool_wait_begin(void)
+{
+	struct pool *p = self;
+
+	if (p == NULL)
+		return;
+	pthread_mutex_lock(&p->lock);
+	p->running--;
+	wake_locked(p);
+	pthread_mutex_unlock(&p->lock);
+}
+
+void
+pool_wait_end(void)
+{
+	struct pool *p = self;
+
+	if (p == NULL)
+		return;
+	pthread_mutex_lock(&p->lock);
+	p->running++;
+	pthread_mutex_unlock(&p->lock);
 }
 
 /* On the event loop: call done() for every finished job. */
@@ -96,11 +178,15 @@ pool_new(struct event_base *base, size_t nthreads)
 	p->ev_done = event_new(base, -1, 0, drain_done, p);
 	if (p->ev_done == NULL)
 		fatalx("pool: event_new failed");
-	p->nthreads = nthreads ? nthreads : 1;
-	p->threads = xcalloc(p->nthreads, sizeof(*p->threads));
-	for (size_t i = 0; i < p->nthreads; i++)
-		if (pthread_create(&p->threads[i], NULL, worker_main, p) != 0)
+	p->slots = nthreads ? nthreads : 1;
+	p->max_threads = p->slots > POOL_MAX_THREADS ? p->slots :
+	    POOL_MAX_THREADS;
+	p->threads = xcalloc(p->max_threads, sizeof(*p->threads));
+	pthread_mutex_lock(&p->lock);
+	for (size_t i = 0; i < p->slots; i++)
+		if (!start_thread_locked(p))
 			fatalx("pool: cannot start a worker thread");
+	pthread_mutex_unlock(&p->lock);
 	return p;
 }
 
@@ -110,7 +196,7 @@ pool_submit(struct pool *p, struct job *j)
 	atomic_fetch_add(&p->pending, 1);
 	pthread_mutex_lock(&p->lock);
 	push(&p->head, &p->tail, j);
-	pthread_cond_signal(&p->cond);
+	wake_locked(p);
 	pthread_mutex_unlock(&p->lock);
 }
 
@@ -129,8 +215,19 @@ pool_free(struct pool *p)
 	p->stopping = true;
 	pthread_cond_broadcast(&p->cond);
 	pthread_mutex_unlock(&p->lock);
-	for (size_t i = 0; i < p->nthreads; i++)
-		pthread_join(p->threads[i], NULL);
+	/* A thread may start another while the queue drains: join all. */
+	for (size_t i = 0; ; i++) {
+		pthread_t t;
+
+		pthread_mutex_lock(&p->lock);
+		if (i >= p->nthreads) {
+			pthread_mutex_unlock(&p->lock);
+			break;
+		}
+		t = p->threads[i];
+		pthread_mutex_unlock(&p->lock);
+		pthread_join(t, NULL);
+	}
 	drain_done(-1, 0, p);
 	event_free(p->ev_done);
 	pthread_cond_destroy(&p->cond);

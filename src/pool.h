@@ -4,6 +4,7 @@
  *
  * A job's run() executes on a worker thread; its done() then executes on
  * the event loop thread. The job is owned by the caller throughout.
+ * Jobs may finish in any order.
  */
 #ifndef OOBD_POOL_H
 #define OOBD_POOL_H
@@ -24,6 +25,13 @@ struct pool *pool_new(struct event_base *base, size_t nthreads);
 void	 pool_submit(struct pool *p, struct job *j);
 /* Jobs submitted and not yet done. */
 size_t	 pool_pending(const struct pool *p);
+/*
+ * Called by a job's run() around a wait that needs no CPU (its log records
+ * being synced): the job's slot goes to the next queued job meanwhile.
+ * No-op on a thread that is not a pool worker.
+ */
+void	 pool_wait_begin(void);
+void	 pool_wait_end(void);
 /* Finish every queued job (running done() too), then stop the threads. */
 void	 pool_free(struct pool *p);
 

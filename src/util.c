@@ -8,11 +8,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <uuid/uuid.h>
 
@@ -335,14 +338,62 @@ format_rfc3339(char *out, size_t outlen, time_t sec, long nsec)
 		snprintf(out, outlen, "%s.%09ldZ", base, nsec);
 }
 
+/*
+ * Spool ids are issued from one process-wide clock. libuuid keeps its
+ * clock per thread and, without uuidd, asks the uuidd socket for every id
+ * before falling back to it; two worker threads could then draw the same
+ * timestamp. So libuuid makes one UUID v1 at the first call (the node),
+ * with a random clock sequence, fresh at every start, and each id is that
+ * UUID with the current time, kept strictly increasing under a lock, the
+ * way libuuid serves ids from a uuidd block.
+ */
+static pthread_mutex_t spool_id_lock = PTHREAD_MUTEX_INITIALIZER;
+static uuid_t spool_id_base;
+static uint64_t spool_id_last;	/* last 60-bit timestamp issued */
+
 void
 spool_id_new(char out[33], struct timespec *created)
 {
+	/* 100 ns intervals from 1582-10-15 (the UUID epoch) to 1970-01-01. */
+	static const uint64_t uuid_epoch = 0x01B21DD213814000ULL;
 	uuid_t u;
 	struct timeval tv;
+	struct timespec now;
 	static const char hex[] = "0123456789abcdef";
 
-	uuid_generate_time(u);
+	/*
+	 * Microseconds, as libuuid: the last 100 ns digit only counts the ids
+	 * drawn within one microsecond.
+	 */
+	clock_gettime(CLOCK_REALTIME, &now);
+	uint64_t t = (uint64_t)now.tv_sec * 10000000ULL +
+	    (uint64_t)(now.tv_nsec / 1000) * 10 + uuid_epoch;
+	pthread_mutex_lock(&spool_id_lock);
+	if (spool_id_last == 0) {
+		uuid_t r;
+
+		uuid_generate_time(spool_id_base);
+		/*
+		 * A clock sequence of our own: this clock is not uuidd's, so
+		 * must not share its sequence with other uuidd clients.
+		 */
+		uuid_generate_random(r);
+		spool_id_base[8] = (unsigned char)(0x80 | (r[8] & 0x3f));
+		spool_id_base[9] = r[9];
+	}
+	if (t <= spool_id_last)
+		t = spool_id_last + 1;
+	spool_id_last = t;
+	memcpy(u, spool_id_base, sizeof(u));
+	pthread_mutex_unlock(&spool_id_lock);
+	u[0] = (unsigned char)(t >> 24);
+	u[1] = (unsigned char)(t >> 16);
+	u[2] = (unsigned char)(t >> 8);
+	u[3] = (unsigned char)t;
+	u[4] = (unsigned char)(t >> 40);
+	u[5] = (unsigned char)(t >> 32);
+	u[6] = (unsigned char)(0x10 | ((t >> 56) & 0x0f));
+	u[7] = (unsigned char)(t >> 48);
 	uuid_time(u, &tv);
 	for (int i = 0; i < 16; i++) {
 		out[2 * i] = hex[u[i] >> 4];

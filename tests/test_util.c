@@ -4,6 +4,7 @@
  */
 #include "testutil.h"
 
+#include <pthread.h>
 #include <uuid/uuid.h>
 
 static void
@@ -26,6 +27,17 @@ test_utf8_lossy(void **state)
 	s = utf8_lossy("a\0b", 3);
 	assert_string_equal(s, "a\xef\xbf\xbd" "b");
 	free(s);
+	/* Valid runs around bad bytes are copied whole. */
+	s = utf8_lossy("plain ascii \xc3\xa9 then\xc3 more"
+	    "\xf0\x9f\x98\x80!", 30);
+	assert_string_equal(s, "plain ascii \xc3\xa9 then\xef\xbf\xbd more"
+	    "\xf0\x9f\x98\x80!");
+	free(s);
+	s = utf8_lossy("", 0);
+	assert_string_equal(s, "");
+	free(s);
+	assert_true(utf8_valid("ascii \xc3\xa9", 8));
+	assert_false(utf8_valid("ascii \xc3", 7));
 	assert_true(utf8_valid("\xf0\x9f\x98\x80", 4));
 	assert_false(utf8_valid("\xc0\xaf", 2));
 	assert_false(utf8_valid("\xf4\x90\x80\x80", 4));
@@ -73,6 +85,57 @@ test_spool_id(void **state)
 	uuid4_new(v4);
 	assert_int_equal(strlen(v4), 36);
 	assert_int_equal(v4[14], '4');
+}
+
+#define ID_THREADS	4
+#define IDS_PER_THREAD	5000
+
+static void *
+make_ids(void *arg)
+{
+	char (*ids)[33] = arg;
+
+	for (int i = 0; i < IDS_PER_THREAD; i++)
+		spool_id_new(ids[i], NULL);
+	return NULL;
+}
+
+static int
+id_cmp(const void *a, const void *b)
+{
+	return strcmp(a, b);
+}
+
+/* Ids drawn on several threads at once are all distinct UUID v1s. */
+static void
+test_spool_id_threads(void **state)
+{
+	static char ids[ID_THREADS * IDS_PER_THREAD][33];
+	pthread_t t[ID_THREADS];
+
+	(void)state;
+	for (int i = 0; i < ID_THREADS; i++)
+		assert_int_equal(pthread_create(&t[i], NULL, make_ids,
+		    ids[i * IDS_PER_THREAD]), 0);
+	for (int i = 0; i < ID_THREADS; i++)
+		assert_int_equal(pthread_join(t[i], NULL), 0);
+	/* One thread's ids follow each other in time. */
+	for (int i = 1; i < IDS_PER_THREAD; i++) {
+		char a[33], b[33];
+		/* time_hi, time_mid, time_low: the order of significance */
+		snprintf(a, sizeof(a), "%.4s%.4s%.8s", ids[i - 1] + 12,
+		    ids[i - 1] + 8, ids[i - 1]);
+		snprintf(b, sizeof(b), "%.4s%.4s%.8s", ids[i] + 12,
+		    ids[i] + 8, ids[i]);
+		assert_true(strcmp(a, b) < 0);
+	}
+	for (int i = 0; i < ID_THREADS * IDS_PER_THREAD; i++) {
+		assert_int_equal(ids[i][12], '1');
+		assert_memory_equal(ids[i] + 16, ids[0] + 16, 16);
+	}
+	qsort(ids, ID_THREADS * IDS_PER_THREAD, sizeof(ids[0]), id_cmp);
+	for (int i = 1; i < ID_THREADS * IDS_PER_THREAD; i++)
+		assert_string_not_equal(ids[i - 1], ids[i]);
 }
 
 static void
@@ -149,6 +212,7 @@ main(void)
 		cmocka_unit_test(test_utf8_lossy),
 		cmocka_unit_test(test_rfc3339),
 		cmocka_unit_test(test_spool_id),
+		cmocka_unit_test(test_spool_id_threads),
 		cmocka_unit_test(test_sizes),
 		cmocka_unit_test(test_durations),
 		cmocka_unit_test(test_strings),
