@@ -25,32 +25,6 @@
 
 /* ---- helpers ---- */
 
-static char *
-mktmp(void)
-{
-	char *d = xstrdup("/tmp/oobd-logfile-XXXXXX");
-
-	if (mkdtemp(d) == NULL)
-		fail_msg("mkdtemp: %s", strerror(errno));
-	return d;
-}
-
-static int
-rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
-static void
-rm_rf(char *dir)
-{
-	nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-	free(dir);
-}
-
 static int
 strp_cmp(const void *a, const void *b)
 {
@@ -298,7 +272,7 @@ test_name_format(void **state)
 static void
 test_zstd_roundtrip(void **state)
 {
-	char *top = mktmp();
+	char *top = test_mkdtemp("logfile");
 	char *dir = xasprintf("%s/a/b/logs", top);	/* mkdir -p */
 	const char *b1[] = { "{\"type\":\"Reception\",\"id\":\"1\"}" };
 	const char *b2[] = {
@@ -363,13 +337,13 @@ test_zstd_roundtrip(void **state)
 	free(d);
 	free_names(names, n);
 	free(dir);
-	rm_rf(top);
+	test_rmtree(top);
 }
 
 static void
 test_plain_roundtrip(void **state)
 {
-	char *dir = mktmp();
+	char *dir = test_mkdtemp("logfile");
 	const char *b[] = { "{\"a\":1}", "{\"b\":\"\xe2\x82\xac\"}" };
 	size_t n, len;
 	(void)state;
@@ -390,13 +364,13 @@ test_plain_roundtrip(void **state)
 	free(d);
 	free(p);
 	free_names(names, n);
-	rm_rf(dir);
+	test_rmtree(dir);
 }
 
 static void
 test_newline_rejected(void **state)
 {
-	char *dir = mktmp();
+	char *dir = test_mkdtemp("logfile");
 	const char *b[] = { "{\"a\":1}", "{\"b\":\n2}" };
 	struct logfile_stats st;
 	size_t n;
@@ -413,7 +387,7 @@ test_newline_rejected(void **state)
 	char **names = list_files(dir, &n);
 	assert_int_equal(n, 0);
 	free_names(names, n);
-	rm_rf(dir);
+	test_rmtree(dir);
 }
 
 /* ---- rotation ---- */
@@ -424,7 +398,7 @@ test_rotation_size(void **state)
 	(void)state;
 
 	for (int compress = 0; compress < 2; compress++) {
-		char *dir = mktmp();
+		char *dir = test_mkdtemp("logfile");
 		struct logfile *lf = open_log(dir, compress, false, 1000, 0);
 		struct buf expect = { 0 };
 		size_t n, len;
@@ -467,14 +441,14 @@ test_rotation_size(void **state)
 		assert_memory_equal(all, expect.data, len);
 		free(all);
 		buf_free(&expect);
-		rm_rf(dir);
+		test_rmtree(dir);
 	}
 }
 
 static void
 test_rotation_age(void **state)
 {
-	char *dir = mktmp();
+	char *dir = test_mkdtemp("logfile");
 	struct timespec wait = { 0, 260 * 1000 * 1000 };
 	size_t n;
 	(void)state;
@@ -522,7 +496,7 @@ test_rotation_age(void **state)
 	for (size_t i = 0; i < n; i++)
 		assert_true(is_readonly(dir, names[i]));
 	free_names(names, n);
-	rm_rf(dir);
+	test_rmtree(dir);
 }
 
 /* ---- startup ---- */
@@ -555,7 +529,7 @@ inode_of(const char *dir, const char *name)
 static void
 test_startup_readonly(void **state)
 {
-	char *dir = mktmp();
+	char *dir = test_mkdtemp("logfile");
 	const char *content = "{\"old\":1}\n{\"old\":2}\n";
 	char z[256];
 	size_t zn = ZSTD_compress(z, sizeof(z), content, strlen(content), 3);
@@ -593,7 +567,7 @@ test_startup_readonly(void **state)
 	assert_string_equal(names[2], "29991231-235959.999000001");
 	assert_string_equal(names[3], "notes.txt");
 	free_names(names, n);
-	rm_rf(dir);
+	test_rmtree(dir);
 }
 
 /* ---- concurrency ---- */
@@ -688,7 +662,7 @@ check_workers(const char *dir, int per_thread)
 static void
 test_group_commit(void **state)
 {
-	char *dir = mktmp();
+	char *dir = test_mkdtemp("logfile");
 	struct logfile_stats st;
 	size_t n;
 	(void)state;
@@ -706,13 +680,13 @@ test_group_commit(void **state)
 	char **names = list_files(dir, &n);
 	assert_int_equal(n, 1);
 	free_names(names, n);
-	rm_rf(dir);
+	test_rmtree(dir);
 }
 
 static void
 test_group_commit_rotating(void **state)
 {
-	char *dir = mktmp();
+	char *dir = test_mkdtemp("logfile");
 	struct logfile_stats st;
 	size_t n;
 	(void)state;
@@ -729,7 +703,7 @@ test_group_commit_rotating(void **state)
 	}
 	assert_true(zstd_test(dir, names[n - 1]));
 	free_names(names, n);
-	rm_rf(dir);
+	test_rmtree(dir);
 }
 
 /* ---- repair ---- */
@@ -744,7 +718,7 @@ static char *
 crash_image(bool compress, size_t *lenp, size_t ends[REPAIR_RECORDS],
     struct buf *expect)
 {
-	char *dir = mktmp();
+	char *dir = test_mkdtemp("logfile");
 	struct logfile *lf = open_log(dir, compress, false, 0, 0);
 	char *img = NULL;
 	size_t n;
@@ -768,7 +742,7 @@ crash_image(bool compress, size_t *lenp, size_t ends[REPAIR_RECORDS],
 		free_names(names, n);
 	}
 	logfile_close(lf);
-	rm_rf(dir);
+	test_rmtree(dir);
 	return img;
 }
 
@@ -777,7 +751,7 @@ static void
 repair_case(const char *img, size_t len, const char *tail, size_t tlen,
     const struct buf *expect, size_t min_kept, bool run_zstd)
 {
-	char *dir = mktmp();
+	char *dir = test_mkdtemp("logfile");
 	const char *name = "20240101-000000.001";
 	struct logfile_recovery rec;
 	char *both = xmalloc(len + tlen + 1);
@@ -796,7 +770,7 @@ repair_case(const char *img, size_t len, const char *tail, size_t tlen,
 	if (len + tlen == 0) {
 		assert_int_equal(n, 0);		/* an empty leftover goes */
 		free_names(names, n);
-		rm_rf(dir);
+		test_rmtree(dir);
 		return;
 	}
 	assert_int_equal(n, 1);
@@ -821,7 +795,7 @@ repair_case(const char *img, size_t len, const char *tail, size_t tlen,
 		assert_true(zstd_test(dir, name));
 	free(d);
 	free_names(names, n);
-	rm_rf(dir);
+	test_rmtree(dir);
 }
 
 static void
@@ -875,7 +849,7 @@ test_repair_plain(void **state)
 static void
 test_repair_keeps_valid_lines(void **state)
 {
-	char *dir = mktmp();
+	char *dir = test_mkdtemp("logfile");
 	const char *in = "{\"a\":1}\nnot json\n{\"b\":2}\n\n{\"c\":3}\n{\"d\"";
 	struct logfile_recovery rec;
 	size_t len;
@@ -897,7 +871,7 @@ test_repair_keeps_valid_lines(void **state)
 	assert_int_equal(st.st_mode & 07777, 0400);	/* write bits cleared */
 	free(d);
 	free(p);
-	rm_rf(dir);
+	test_rmtree(dir);
 }
 
 /* ---- failures ---- */
@@ -905,7 +879,7 @@ test_repair_keeps_valid_lines(void **state)
 static void
 fault_case(bool compress, enum logfile_fault op, int err)
 {
-	char *dir = mktmp();
+	char *dir = test_mkdtemp("logfile");
 	struct logfile_stats st;
 	struct logfile_recovery rec;
 	size_t n, len;
@@ -952,7 +926,7 @@ fault_case(bool compress, enum logfile_fault op, int err)
 	assert_memory_equal(d, "{\"ok\":3}\n", 9);
 	free(d);
 	free_names(names, n);
-	rm_rf(dir);
+	test_rmtree(dir);
 }
 
 static void
@@ -979,7 +953,7 @@ test_fault_write(void **state)
 static void
 test_fault_fsize_limit(void **state)
 {
-	char *dir = mktmp();
+	char *dir = test_mkdtemp("logfile");
 	int status;
 	size_t len;
 	(void)state;
@@ -1031,7 +1005,7 @@ test_fault_fsize_limit(void **state)
 	for (size_t i = 0; i < n; i++)
 		assert_true(is_readonly(dir, names[i]));
 	free_names(names, n);
-	rm_rf(dir);
+	test_rmtree(dir);
 }
 
 /* ---- a finished file cut at every byte ---- */
@@ -1072,7 +1046,7 @@ reader_prefix(const char *p, size_t n, struct buf *out)
 static char *
 finished_image(size_t *lenp, size_t *ends, struct buf *expect, int first)
 {
-	char *dir = mktmp();
+	char *dir = test_mkdtemp("logfile");
 	struct logfile *lf = open_log(dir, true, false, 0, 0);
 	char **names, *p, *img;
 	size_t n;
@@ -1101,7 +1075,7 @@ finished_image(size_t *lenp, size_t *ends, struct buf *expect, int first)
 	assert_non_null(img);
 	free(p);
 	free_names(names, n);
-	rm_rf(dir);
+	test_rmtree(dir);
 	return img;
 }
 
@@ -1167,7 +1141,7 @@ cut_everywhere(const char *img, size_t len, const size_t *ends, size_t nends,
 			fail_msg("cut %zu: %zu lines readable, %zu committed",
 			    cut, lines, k);
 
-		char *dir = mktmp();
+		char *dir = test_mkdtemp("logfile");
 		write_path(dir, name, img, cut, 0644);
 		for (size_t i = 0; i < nends; i++)
 			if (cut + 1 >= ends[i] && cut <= ends[i] + 1)
@@ -1210,7 +1184,7 @@ cut_everywhere(const char *img, size_t len, const size_t *ends, size_t nends,
 			free(d);
 		}
 		free_names(names, n);
-		rm_rf(dir);
+		test_rmtree(dir);
 		buf_free(&got);
 	}
 	print_message("%zu cuts, %zu repaired\n", len + 1, repaired);
@@ -1297,7 +1271,7 @@ test_kill9(void **state)
 
 	print_message("kill -9 seed %u\n", seed);
 	for (int round = 0; round < 20; round++) {
-		char *dir = mktmp();
+		char *dir = test_mkdtemp("logfile");
 		int pfd[2];
 		uint32_t v, acked = 0;
 		bool any = false;
@@ -1357,7 +1331,7 @@ test_kill9(void **state)
 			    acked, next);
 		total_acked += acked;
 		free(all);
-		rm_rf(dir);
+		test_rmtree(dir);
 	}
 	print_message("kill -9: %llu records acknowledged, %llu segments "
 	    "repaired\n", (unsigned long long)total_acked,
