@@ -600,6 +600,46 @@ own_addresses(const struct message *m, char ***out)
 	return n;
 }
 
+/*
+ * The addresses of the X-Failed-Recipients header fields, each one's
+ * diagnostic the whole notice (its rc_at entry points at the text).
+ * Returns the count; *out malloc'ed.
+ */
+static size_t
+failed_recipients_header(const struct message *m, const char *text,
+    struct rcpt_at **out)
+{
+	GMimeHeaderList *hl = g_mime_object_get_header_list(
+	    GMIME_OBJECT(m->mime));
+	int count = g_mime_header_list_get_count(hl);
+	struct rcpt_at *v = NULL;
+	size_t n = 0;
+
+	for (int i = 0; i < count; i++) {
+		GMimeHeader *h = g_mime_header_list_get_header_at(hl, i);
+		const char *name = g_mime_header_get_name(h);
+		const char *value = g_mime_header_get_value(h);
+		if (name == NULL || value == NULL ||
+		    strcasecmp(name, "X-Failed-Recipients") != 0)
+			continue;
+		char *copy = xstrdup(value), *save = NULL;
+		for (char *a = strtok_r(copy, ", \t\r\n", &save); a != NULL &&
+		    n < TB_MAX_RECIPIENTS; a = strtok_r(NULL, ", \t\r\n", &save)) {
+			if (strchr(a, '@') == NULL || a[0] == '@')
+				continue;
+			v = xrealloc(v, (n + 1) * sizeof(*v));
+			v[n].line = text;
+			v[n].after = text;
+			v[n].addr = xstrdup(a);
+			v[n].label = NULL;
+			n++;
+		}
+		free(copy);
+	}
+	*out = v;
+	return n;
+}
+
 /* X-KumoRef of the returned message: an attached message, else the text. */
 static json_t *
 returned_trace(const struct message *m, const char *cut)
@@ -673,13 +713,20 @@ textbounce_decode(const struct message *m, struct report *r)
 		free(key);
 	}
 
+	/* Exim and Google name the failed recipients in a header too. */
+	if (nr == 0)
+		nr = failed_recipients_header(m, text, &rc_at);
+
 	if (nr > 0) {
 		bool temporary = matches(RE_TEMPORARY, text);
 		r->kind = REPORT_BOUNCE;
 		r->decoder = "text";
 		for (size_t i = 0; i < nr; i++) {
 			struct bounce *b = report_add_bounce(r);
-			const char *end = i + 1 < nr ? rc_at[i + 1].line : text + n;
+			/* Up to the next recipient; header ones share the text. */
+			const char *end = i + 1 < nr &&
+			    rc_at[i + 1].line > rc_at[i].line ?
+			    rc_at[i + 1].line : text + n;
 			char *diag = diag_between(rc_at[i].after, end);
 			/* "a@b" then a blank line and the reason: Gmail. */
 			if (*diag == '\0' && i + 1 == nr) {

@@ -173,6 +173,34 @@ test_reply_forms(void **state)
 }
 
 static void
+test_failed_recipients_header(void **state)
+{
+	/* "kijitora" alone in the text; X-Failed-Recipients has the address. */
+	static const struct want w[] = { {
+		"kijitora@example.ed.jp", "failed", 550, 5, 7, 0, false,
+		"5.7.0 <shironeko@example.jp>... Please use the smtp server "
+		"of your ISP." } };
+	struct report r;
+
+	(void)state;
+	expect("lhost-exim-04.eml", w, nitems(w));
+	/* Google Groups names only the sender in its text. */
+	assert_int_equal(decode_file("sisimai/maildir/lhost-googlegroups-01.eml",
+	    &r), 1);
+	assert_int_equal(r.nbounces, 1);
+	assert_string_equal(r.bounces[0].recipient,
+	    "libsisimai@googlegroups.com");
+	assert_int_equal(r.bounces[0].code, 550);
+	assert_int_equal(r.bounces[0].cls, 5);
+	assert_int_equal(r.bounces[0].subject, 0);
+	assert_true(r.bounces[0].status_derived);
+	assert_true(strncmp(r.bounces[0].content, "kijitora@example.jp ", 20)
+	    == 0);
+	assert_true(strstr(r.bounces[0].content, " Google Groups") != NULL);
+	report_free(&r);
+}
+
+static void
 test_address_then_text(void **state)
 {
 	/* "a@b Invalid Address, ERROR_CODE :550, ..." (quoted-printable). */
@@ -270,6 +298,7 @@ main(void)
 		cmocka_unit_test(test_gmail_yahoo),
 		cmocka_unit_test(test_multiline_reply),
 		cmocka_unit_test(test_reply_forms),
+		cmocka_unit_test(test_failed_recipients_header),
 		cmocka_unit_test(test_address_then_text),
 		cmocka_unit_test(test_not_text_bounces),
 		cmocka_unit_test(test_synthetic),
