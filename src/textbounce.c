@@ -113,7 +113,8 @@ static const char *const patterns[RE_COUNT] = {
 	    "dkim-signature|arc-seal|authentication-results|mime-version|"
 	    "content-type|x-[a-z0-9-]+)[ \\t]*:|^from \\S+ +\\w{3} \\w{3} ",
 	[RE_RCPT_LINE] =
-	    "^[ \\t]*(?:[*-][ \\t]+|>{1,3}[ \\t]*)?(?:(?!(?:message-id|from|"
+	    "^[ \\t]*(?:[*-][ \\t]+|>{1,3}[ \\t]*|[245][0-9][0-9][ -])?"
+	    "(?:(?!(?:message-id|from|"
 	    "sender|reply-to|return-path|in-reply-to|references|envelope-from|"
 	    "date|subject|to|cc|original-envelope-id|x-[a-z-]+)[ \\t]*:)"
 	    "([a-z][a-z0-9 ,()-]{0,60}):[ \\t]*)?"
@@ -493,6 +494,48 @@ diag_between(const char *p, const char *end)
 	return str_trim_dup(p, (size_t)(end - p));
 }
 
+/* Whether line starts with a reply code ("554 <a@b>... Host unknown"). */
+static bool
+reply_first(const char *line)
+{
+	while (*line == ' ' || *line == '\t')
+		line++;
+	return (line[0] == '2' || line[0] == '4' || line[0] == '5') &&
+	    line[1] >= '0' && line[1] <= '9' && line[2] >= '0' &&
+	    line[2] <= '9' && (line[3] == ' ' || line[3] == '-');
+}
+
+/*
+ * The end of a line ending at eol and of the indented, non-blank lines
+ * that continue it, within [eol, end).
+ */
+static const char *
+continued(const char *eol, const char *end)
+{
+	while (eol < end && eol + 1 < end && (eol[1] == ' ' || eol[1] == '\t')) {
+		const char *p = eol + 1;
+		while (p < end && (*p == ' ' || *p == '\t'))
+			p++;
+		if (p >= end || *p == '\n')
+			break;
+		const char *next = memchr(p, '\n', (size_t)(end - p));
+		eol = next != NULL ? next : end;
+	}
+	return eol;
+}
+
+/* Whether [p, e) holds a reply code where a reply is quoted. */
+static bool
+has_reply(const char *p, const char *e)
+{
+	pcre2_match_data *md = pcre2_match_data_create(4, NULL);
+	bool found = find(RE_REPLY_LINE, p, (size_t)(e - p), 0, md) ||
+	    find(RE_REPLY, p, (size_t)(e - p), 0, md);
+
+	pcre2_match_data_free(md);
+	return found;
+}
+
 /* Whether the last non-empty line before line introduces the sender. */
 static bool
 names_sender(const char *text, const char *line)
@@ -515,6 +558,7 @@ struct rcpt_at {
 	const char *after;	/* first byte after the address (and ':') */
 	char	*addr;
 	char	*label;		/* the words before "addr" and a colon */
+	const char *end;	/* end of its diagnostic, NULL: next recipient */
 };
 
 /*
@@ -553,6 +597,20 @@ recipient_lines(const char *text, size_t n, char **exclude, size_t nexclude,
 				v[count].line = line;
 				v[count].after = group(md, 3, line, &rest, &rn) ?
 				    rest : eol;
+				/*
+				 * "554 <a@b>... 550 Host unknown": the reply
+				 * after the address; "554 <a@b>... User
+				 * unknown": the line is the reply.
+				 */
+				bool quoted = has_reply(v[count].after, eol);
+				if (reply_first(line) && !quoted)
+					v[count].after = line;
+				/*
+				 * A reply on the address's line is all of it,
+				 * with its indented continuation lines.
+				 */
+				v[count].end = quoted || reply_first(line) ?
+				    continued(eol, text + n) : NULL;
 				/* "User mailbox exceeds allowed size: a@b" */
 				v[count].label = group(md, 1, line, &rest, &rn) ?
 				    xstrndup(rest, rn) : NULL;
@@ -632,6 +690,7 @@ failed_recipients_header(const struct message *m, const char *text,
 			v[n].after = text;
 			v[n].addr = xstrdup(a);
 			v[n].label = NULL;
+			v[n].end = NULL;
 			n++;
 		}
 		free(copy);
@@ -708,6 +767,7 @@ textbounce_decode(const struct message *m, struct report *r)
 			rc_at[0].after = p + pn;
 			rc_at[0].addr = xstrndup(p, pn);
 			rc_at[0].label = NULL;
+			rc_at[0].end = NULL;
 			nr = 1;
 		}
 		free(key);
@@ -727,6 +787,8 @@ textbounce_decode(const struct message *m, struct report *r)
 			const char *end = i + 1 < nr &&
 			    rc_at[i + 1].line > rc_at[i].line ?
 			    rc_at[i + 1].line : text + n;
+			if (rc_at[i].end != NULL && rc_at[i].end < end)
+				end = rc_at[i].end;
 			char *diag = diag_between(rc_at[i].after, end);
 			/* "a@b" then a blank line and the reason: Gmail. */
 			if (*diag == '\0' && i + 1 == nr) {

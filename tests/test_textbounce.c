@@ -201,6 +201,55 @@ test_failed_recipients_header(void **state)
 }
 
 static void
+test_sendmail_transcript(void **state)
+{
+	/* "554 <a@b>... 550 Host unknown": the remote reply counts. */
+	static const struct want w2[] = { {
+		"kijitora@neko.example.org", "failed", 550, 5, 0, 0, true,
+		"Host unknown (Authoritative answer from name server)" } };
+	struct report r;
+
+	(void)state;
+	expect("lhost-v5sendmail-02.eml", w2, nitems(w2));
+	/* Four recipients, each with the reply on its own line. */
+	assert_int_equal(decode_file("sisimai/maildir/lhost-v5sendmail-05.eml",
+	    &r), 1);
+	assert_int_equal(r.nbounces, 4);
+	assert_string_equal(r.bounces[0].recipient, "kijitora@example.edu");
+	assert_int_equal(r.bounces[0].code, 554);
+	assert_string_equal(r.bounces[0].content, "<kijitora@example.edu>... "
+	    "Remote protocol error: Connection reset by peer during result "
+	    "wait with example.edu");
+	assert_string_equal(r.bounces[3].recipient, "mikeneko@example.co.jp");
+	assert_int_equal(r.bounces[3].code, 550);
+	assert_string_equal(r.bounces[3].content,
+	    "<mikeneko@example.co.jp>... User unknown");
+	report_free(&r);
+	/* A reply on the address's line, folded onto an indented line. */
+	const char *text = "From: MAILER-DAEMON@mx.example\n"
+	    "To: a@b.example\nSubject: Undelivered Mail\n\n"
+	    "Your message could not be delivered.\n\n"
+	    "<c@d.example>: host mx.d.example said: 550 5.1.1 <c@d.example>:\n"
+	    "    Recipient address rejected (in reply to RCPT TO command)\n"
+	    "<e@d.example>: host mx.d.example said: 452 4.2.2 full\n"
+	    "Some text that belongs to nobody.\n";
+	struct message m;
+	memset(&r, 0, sizeof(r));
+	message_load(&m, text, strlen(text));
+	assert_int_equal(textbounce_decode(&m, &r), 1);
+	message_free(&m);
+	assert_int_equal(r.nbounces, 2);
+	assert_int_equal(r.bounces[0].code, 550);
+	assert_string_equal(r.bounces[0].content, "5.1.1 <c@d.example>: "
+	    "Recipient address rejected (in reply to RCPT TO command)");
+	assert_int_equal(r.bounces[1].code, 452);
+	assert_int_equal(r.bounces[1].cls, 4);
+	assert_int_equal(r.bounces[1].subject, 2);
+	assert_string_equal(r.bounces[1].content, "4.2.2 full");
+	report_free(&r);
+}
+
+static void
 test_address_then_text(void **state)
 {
 	/* "a@b Invalid Address, ERROR_CODE :550, ..." (quoted-printable). */
@@ -299,6 +348,7 @@ main(void)
 		cmocka_unit_test(test_multiline_reply),
 		cmocka_unit_test(test_reply_forms),
 		cmocka_unit_test(test_failed_recipients_header),
+		cmocka_unit_test(test_sendmail_transcript),
 		cmocka_unit_test(test_address_then_text),
 		cmocka_unit_test(test_not_text_bounces),
 		cmocka_unit_test(test_synthetic),
