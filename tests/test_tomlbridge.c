@@ -15,38 +15,24 @@ static char *tmpdir;
 static int
 setup_tmp(void **state)
 {
-	char tmpl[] = "/tmp/oobd-tomlbridge-XXXXXX";
-
 	(void)state;
-	if (mkdtemp(tmpl) == NULL)
-		return -1;
-	tmpdir = xstrdup(tmpl);
+	tmpdir = test_mkdtemp("tomlbridge");
 	return 0;
 }
 
 static int
 teardown_tmp(void **state)
 {
-	char *cmd = xasprintf("rm -rf '%s'", tmpdir);
-
 	(void)state;
-	if (system(cmd) != 0)
-		fprintf(stderr, "cannot remove %s\n", tmpdir);
-	free(cmd);
-	free(tmpdir);
+	test_rmtree(tmpdir);
 	return 0;
 }
 
+/* Write a file under the temporary directory; returns its path. */
 static char *
 write_tmp(const char *name, const char *text)
 {
-	char *path = xasprintf("%s/%s", tmpdir, name);
-	FILE *f = fopen(path, "w");
-
-	assert_non_null(f);
-	assert_int_equal(fputs(text, f) >= 0, 1);
-	assert_int_equal(fclose(f), 0);
-	return path;
+	return test_write_file(tmpdir, name, text);
 }
 
 /* Convert TOML text and compare the compact JSON dump. */

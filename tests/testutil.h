@@ -81,4 +81,17 @@ test_rmtree(char *dir)
 	free(dir);
 }
 
+/* Write text to dir/name; returns the path (caller frees). */
+static inline char *
+test_write_file(const char *dir, const char *name, const char *text)
+{
+	char *path = xasprintf("%s/%s", dir, name);
+	FILE *f = fopen(path, "w");
+
+	assert_non_null(f);
+	assert_int_equal(fputs(text, f) >= 0, 1);
+	assert_int_equal(fclose(f), 0);
+	return path;
+}
+
 #endif
