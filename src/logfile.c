@@ -21,6 +21,12 @@
  * reports a write-back error once per open file, and two concurrent syncs
  * could each miss part of it.
  *
+ * Asynchronous commits (logfile_commit_async) do not wait: they leave a
+ * waiter on lf->waiters, and the log's sync thread leads the syncs for
+ * them - one after another while commits keep arriving, each covering
+ * everything written before it started - and calls each waiter back once
+ * its commit is on stable storage or lost. No thread sleeps per commit.
+ *
  * Failures. A failed write or sync marks the segment bad: every commit in
  * it that was not yet synced fails (the log never retries a failed sync and
  * calls it success, "fsyncgate"), the log turns unhealthy, and the next
@@ -85,6 +91,12 @@ struct logfile {
 	struct segment		*cur;
 	struct timespec		 last_name;	/* names only ever increase */
 	bool			 healthy;
+	/* Asynchronous commits not yet known durable, oldest first. */
+	struct log_waiter	*waiters, *waiters_tail;
+	pthread_cond_t		 sync_cv;	/* a waiter arrived, or stop */
+	pthread_t		 sync_thread;
+	bool			 sync_started;
+	bool			 stopping;
 	int			 fault_write;
 	int			 fault_sync;
 	struct logfile_stats	 st;
@@ -417,6 +429,37 @@ seg_close_locked(struct logfile *lf)
 }
 
 /*
+ * Sync everything written to seg so far (no sync of it may be in flight).
+ * Drops lf->mu during the fdatasync.
+ */
+static void
+sync_segment_locked(struct logfile *lf, struct segment *seg)
+{
+	uint64_t target = seg->written;
+	int fault = lf->fault_sync, r, e;
+
+	lf->fault_sync = 0;
+	seg->syncing = true;
+	pthread_mutex_unlock(&lf->mu);
+	if (fault != 0) {
+		r = -1;
+		e = fault;
+	} else {
+		r = timed_sync(seg->fd, fdatasync);
+		e = errno;
+	}
+	pthread_mutex_lock(&lf->mu);
+	seg->syncing = false;
+	lf->st.syncs++;
+	if (r == 0) {
+		if (seg->synced < target)
+			seg->synced = target;
+	} else
+		seg_fail_locked(lf, seg, e);
+	pthread_cond_broadcast(&lf->cv);
+}
+
+/*
  * Wait until commit seq of seg is on stable storage (0) or lost to a
  * failure (-1 with errno), leading a sync when none is in flight.
  */
@@ -431,33 +474,91 @@ wait_durable(struct logfile *lf, struct segment *seg, uint64_t seq)
 			errno = seg->err;
 			return -1;
 		}
-		if (seg->syncing) {
+		if (seg->syncing)
 			pthread_cond_wait(&lf->cv, &lf->mu);
+		else
+			sync_segment_locked(lf, seg);
+	}
+}
+
+static bool
+waiter_settled(const struct log_waiter *w)
+{
+	return w->seg->synced >= w->seq || w->seg->bad;
+}
+
+/*
+ * Take every settled waiter off the list and call it back, outside the
+ * lock, in commit order; then let go of their segments.
+ */
+static void
+settle_waiters_locked(struct logfile *lf)
+{
+	struct log_waiter *done = NULL, **tail = &done, **pp = &lf->waiters;
+
+	lf->waiters_tail = NULL;
+	while (*pp != NULL) {
+		struct log_waiter *w = *pp;
+
+		if (!waiter_settled(w)) {
+			lf->waiters_tail = w;
+			pp = &w->next;
 			continue;
 		}
-		uint64_t target = seg->written;
-		int fault = lf->fault_sync, r, e;
-
-		lf->fault_sync = 0;
-		seg->syncing = true;
-		pthread_mutex_unlock(&lf->mu);
-		if (fault != 0) {
-			r = -1;
-			e = fault;
-		} else {
-			r = timed_sync(seg->fd, fdatasync);
-			e = errno;
-		}
-		pthread_mutex_lock(&lf->mu);
-		seg->syncing = false;
-		lf->st.syncs++;
-		if (r == 0) {
-			if (seg->synced < target)
-				seg->synced = target;
-		} else
-			seg_fail_locked(lf, seg, e);
-		pthread_cond_broadcast(&lf->cv);
+		*pp = w->next;
+		w->next = NULL;
+		w->err = w->seg->synced >= w->seq ? 0 : w->seg->err;
+		if (w->err == 0)
+			lf->healthy = true;
+		else
+			lf->st.failures++;
+		*tail = w;
+		tail = &w->next;
 	}
+	/* The callbacks may free the waiters: keep the segments apart. */
+	size_t n = 0;
+	for (struct log_waiter *w = done; w != NULL; w = w->next)
+		n++;
+	struct segment **segs = n > 0 ? xcalloc(n, sizeof(*segs)) : NULL;
+	n = 0;
+	for (struct log_waiter *w = done; w != NULL; w = w->next)
+		segs[n++] = w->seg;
+	pthread_mutex_unlock(&lf->mu);
+	while (done != NULL) {
+		struct log_waiter *w = done;
+
+		done = w->next;
+		w->done(w, w->err);
+	}
+	pthread_mutex_lock(&lf->mu);
+	for (size_t i = 0; i < n; i++)
+		seg_unref_locked(lf, segs[i]);
+	free(segs);
+}
+
+/* The sync thread: leads the syncs the asynchronous commits wait for. */
+static void *
+sync_main(void *arg)
+{
+	struct logfile *lf = arg;
+
+	pthread_mutex_lock(&lf->mu);
+	for (;;) {
+		struct log_waiter *w = lf->waiters;
+
+		if (w == NULL) {
+			if (lf->stopping)
+				break;
+			pthread_cond_wait(&lf->sync_cv, &lf->mu);
+		} else if (waiter_settled(w))
+			settle_waiters_locked(lf);
+		else if (w->seg->syncing)
+			pthread_cond_wait(&lf->cv, &lf->mu);
+		else
+			sync_segment_locked(lf, w->seg);
+	}
+	pthread_mutex_unlock(&lf->mu);
+	return NULL;
 }
 
 /* ---- repair ---- */
@@ -745,26 +846,40 @@ logfile_open(const struct logfile_config *cfg, char **err)
 	}
 	pthread_mutex_init(&lf->mu, NULL);
 	pthread_cond_init(&lf->cv, NULL);
+	pthread_cond_init(&lf->sync_cv, NULL);
+	if (lf->cfg.fsync) {
+		if (pthread_create(&lf->sync_thread, NULL, sync_main, lf) != 0)
+			fatalx("log: cannot start the sync thread");
+		lf->sync_started = true;
+	}
 	return lf;
 }
 
-int
-logfile_commit(struct logfile *lf, const char *const *lines, size_t n)
+/* A newline inside a record would split it into two broken lines. */
+static int
+check_lines(const char *const *lines, size_t n)
 {
-	struct segment *seg;
-	uint64_t len = 0, seq;
-	int rc = 0, e = 0;
-
-	if (n == 0)
-		return 0;
-	/* A newline inside a record would split it into two broken lines. */
 	for (size_t i = 0; i < n; i++)
 		if (strchr(lines[i], '\n') != NULL) {
 			errno = EINVAL;
 			return -1;
 		}
+	return 0;
+}
 
-	pthread_mutex_lock(&lf->mu);
+/*
+ * Write lines as one commit (lf->mu held): 0 with *segp the segment, a
+ * reference to it now the caller's, and *seqp the commit's number; -1
+ * with errno when it could not be written, the failure counted.
+ */
+static int
+commit_write_locked(struct logfile *lf, const char *const *lines, size_t n,
+    struct segment **segp, uint64_t *seqp)
+{
+	struct segment *seg;
+	uint64_t len = 0;
+	int rc = 0, e;
+
 	while (lf->cur == NULL || seg_expired(lf->cur)) {
 		if (lf->cur != NULL) {
 			(void)seg_close_locked(lf);
@@ -774,7 +889,6 @@ logfile_commit(struct logfile *lf, const char *const *lines, size_t n)
 			e = errno;
 			lf->st.failures++;
 			lf->healthy = false;
-			pthread_mutex_unlock(&lf->mu);
 			errno = e;
 			return -1;
 		}
@@ -795,9 +909,12 @@ logfile_commit(struct logfile *lf, const char *const *lines, size_t n)
 	if (rc != 0) {
 		e = errno;
 		seg_fail_locked(lf, seg, e);
-		goto out;
+		lf->st.failures++;
+		seg_unref_locked(lf, seg);
+		errno = e;
+		return -1;
 	}
-	seq = ++seg->written;
+	*seqp = ++seg->written;
 	seg->bytes += len;
 	lf->st.records += n;
 	lf->st.commits++;
@@ -805,6 +922,28 @@ logfile_commit(struct logfile *lf, const char *const *lines, size_t n)
 	if (lf->cur == seg && lf->cfg.max_file_size > 0 &&
 	    seg->bytes >= lf->cfg.max_file_size)
 		(void)seg_close_locked(lf);	/* syncs this commit too */
+	*segp = seg;
+	return 0;
+}
+
+int
+logfile_commit(struct logfile *lf, const char *const *lines, size_t n)
+{
+	struct segment *seg;
+	uint64_t seq;
+	int rc = 0, e = 0;
+
+	if (n == 0)
+		return 0;
+	if (check_lines(lines, n) != 0)
+		return -1;
+	pthread_mutex_lock(&lf->mu);
+	if (commit_write_locked(lf, lines, n, &seg, &seq) != 0) {
+		e = errno;
+		pthread_mutex_unlock(&lf->mu);
+		errno = e;
+		return -1;
+	}
 	if (lf->cfg.fsync) {
 		/* Let the worker pool run another message during the wait. */
 		pool_wait_begin();
@@ -812,7 +951,6 @@ logfile_commit(struct logfile *lf, const char *const *lines, size_t n)
 		e = errno;
 		pool_wait_end();
 	}
-out:
 	if (rc == 0)
 		lf->healthy = true;
 	else
@@ -822,6 +960,45 @@ out:
 	if (rc != 0)
 		errno = e;
 	return rc;
+}
+
+int
+logfile_commit_async(struct logfile *lf, const char *const *lines, size_t n,
+    struct log_waiter *w)
+{
+	struct segment *seg;
+	uint64_t seq;
+	int e;
+
+	if (n == 0)
+		return 0;
+	if (check_lines(lines, n) != 0)
+		return -1;
+	pthread_mutex_lock(&lf->mu);
+	if (commit_write_locked(lf, lines, n, &seg, &seq) != 0) {
+		e = errno;
+		pthread_mutex_unlock(&lf->mu);
+		errno = e;
+		return -1;
+	}
+	if (!lf->cfg.fsync || seg->synced >= seq) {
+		lf->healthy = true;
+		seg_unref_locked(lf, seg);
+		pthread_mutex_unlock(&lf->mu);
+		return 0;
+	}
+	w->seg = seg;		/* the reference is the waiter's now */
+	w->seq = seq;
+	w->err = 0;
+	w->next = NULL;
+	if (lf->waiters_tail != NULL)
+		lf->waiters_tail->next = w;
+	else
+		lf->waiters = w;
+	lf->waiters_tail = w;
+	pthread_cond_signal(&lf->sync_cv);
+	pthread_mutex_unlock(&lf->mu);
+	return 1;
 }
 
 int
@@ -862,8 +1039,17 @@ logfile_close(struct logfile *lf)
 	if (lf == NULL)
 		return;
 	pthread_mutex_lock(&lf->mu);
+	if (lf->sync_started) {
+		/* The sync thread settles every waiter left before it ends. */
+		lf->stopping = true;
+		pthread_cond_signal(&lf->sync_cv);
+		pthread_mutex_unlock(&lf->mu);
+		pthread_join(lf->sync_thread, NULL);
+		pthread_mutex_lock(&lf->mu);
+	}
 	(void)seg_close_locked(lf);
 	pthread_mutex_unlock(&lf->mu);
+	pthread_cond_destroy(&lf->sync_cv);
 	pthread_cond_destroy(&lf->cv);
 	pthread_mutex_destroy(&lf->mu);
 	close(lf->dirfd);

@@ -24,6 +24,7 @@ struct logfile_config {
 };
 
 struct logfile;
+struct segment;
 
 /*
  * Open the log directory: create it if needed, repair a segment left
@@ -43,6 +44,25 @@ struct logfile *logfile_open(const struct logfile_config *cfg, char **err);
  * refused with EINVAL before anything is written (health unchanged).
  */
 int	 logfile_commit(struct logfile *lf, const char *const *lines, size_t n);
+
+/*
+ * The same commit without the wait. Returns 0 when the lines are already
+ * as durable as the configuration asks (fsync off) and -1 with errno when
+ * they could not be written; done() is then never called. Returns 1 when
+ * they await their sync: done() is then called once, from the log's sync
+ * thread, with 0 when they are on stable storage or the error that lost
+ * them. The waiter must stay valid until then.
+ */
+struct log_waiter {
+	void	(*done)(struct log_waiter *w, int err);
+	/* private to the log */
+	struct segment	  *seg;
+	uint64_t	   seq;
+	int		   err;
+	struct log_waiter *next;
+};
+int	 logfile_commit_async(struct logfile *lf, const char *const *lines,
+	    size_t n, struct log_waiter *w);
 
 /* Close the current segment (SIGUSR1, age rotation); the next commit opens a new one. */
 int	 logfile_rotate(struct logfile *lf);

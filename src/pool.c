@@ -8,6 +8,9 @@
  * (an idle one, or a new one up to POOL_MAX_THREADS) takes the next job.
  * So the messages of every session can be written and wait for the same
  * fdatasync together, instead of at most `slots` of them.
+ *
+ * A job can also finish later, off the pool: its run() calls pool_defer()
+ * and returns, and whoever finishes it calls pool_complete().
  */
 #include "config.h"
 
@@ -36,13 +39,18 @@ struct pool {
 	size_t		 slots;			/* jobs computing at once */
 	size_t		 running;		/* jobs computing now */
 	size_t		 idle;			/* threads waiting for a job */
+	size_t		 waiting;		/* threads inside a job's wait */
 	size_t		 wakeups;		/* signals not yet taken */
+	size_t		 deferred;		/* run, awaiting pool_complete */
+	pthread_cond_t	 settled;		/* deferred fell to 0 */
 	struct event	*ev_done;
 	atomic_size_t	 pending;
 };
 
 /* The pool whose worker this thread is, for pool_wait_begin/end. */
 static _Thread_local struct pool *self;
+/* The job running on this worker called pool_defer(). */
+static _Thread_local bool deferring;
 
 static void *worker_main(void *);
 
@@ -79,8 +87,9 @@ wake_locked(struct pool *p)
 	if (p->idle > p->wakeups) {
 		p->wakeups++;
 		pthread_cond_signal(&p->cond);
-	} else
+	} else if (p->nthreads - p->waiting < p->slots)
 		(void)start_thread_locked(p);
+	/* else a thread that is computing takes the job when it is done */
 }
 
 static void *
@@ -110,12 +119,16 @@ worker_main(void *arg)
 		wake_locked(p);
 		pthread_mutex_unlock(&p->lock);
 
+		deferring = false;
 		j->run(j);
 
 		pthread_mutex_lock(&p->lock);
 		p->running--;
-		push(&p->done_head, &p->done_tail, j);
-		event_active(p->ev_done, EV_READ, 0);
+		/* A deferred job may be finished, even freed, by now. */
+		if (!deferring) {
+			push(&p->done_head, &p->done_tail, j);
+			event_active(p->ev_done, EV_READ, 0);
+		}
 	}
 	pthread_mutex_unlock(&p->lock);
 	return NULL;
@@ -130,6 +143,7 @@ pool_wait_begin(void)
 		return;
 	pthread_mutex_lock(&p->lock);
 	p->running--;
+	p->waiting++;
 	wake_locked(p);
 	pthread_mutex_unlock(&p->lock);
 }
@@ -143,6 +157,31 @@ pool_wait_end(void)
 		return;
 	pthread_mutex_lock(&p->lock);
 	p->running++;
+	p->waiting--;
+	pthread_mutex_unlock(&p->lock);
+}
+
+void
+pool_defer(void)
+{
+	struct pool *p = self;
+
+	if (p == NULL)
+		fatalx("pool_defer: not on a pool worker");
+	pthread_mutex_lock(&p->lock);
+	p->deferred++;
+	pthread_mutex_unlock(&p->lock);
+	deferring = true;
+}
+
+void
+pool_complete(struct pool *p, struct job *j)
+{
+	pthread_mutex_lock(&p->lock);
+	push(&p->done_head, &p->done_tail, j);
+	if (--p->deferred == 0)
+		pthread_cond_broadcast(&p->settled);
+	event_active(p->ev_done, EV_READ, 0);
 	pthread_mutex_unlock(&p->lock);
 }
 
@@ -175,6 +214,7 @@ pool_new(struct event_base *base, size_t nthreads)
 
 	pthread_mutex_init(&p->lock, NULL);
 	pthread_cond_init(&p->cond, NULL);
+	pthread_cond_init(&p->settled, NULL);
 	p->ev_done = event_new(base, -1, 0, drain_done, p);
 	if (p->ev_done == NULL)
 		fatalx("pool: event_new failed");
@@ -228,8 +268,13 @@ pool_free(struct pool *p)
 		pthread_mutex_unlock(&p->lock);
 		pthread_join(t, NULL);
 	}
+	pthread_mutex_lock(&p->lock);
+	while (p->deferred > 0)
+		pthread_cond_wait(&p->settled, &p->lock);
+	pthread_mutex_unlock(&p->lock);
 	drain_done(-1, 0, p);
 	event_free(p->ev_done);
+	pthread_cond_destroy(&p->settled);
 	pthread_cond_destroy(&p->cond);
 	pthread_mutex_destroy(&p->lock);
 	free(p->threads);

@@ -32,6 +32,15 @@ size_t	 pool_pending(const struct pool *p);
  */
 void	 pool_wait_begin(void);
 void	 pool_wait_end(void);
+/*
+ * Called by a job's run() that hands the job to something else to finish
+ * (an asynchronous log commit): when run() returns, the job is not done
+ * yet, and must not be touched by run() once handed over. The finisher
+ * calls pool_complete() from any thread, and done() follows on the event
+ * loop. pool_free() waits for every deferred job.
+ */
+void	 pool_defer(void);
+void	 pool_complete(struct pool *p, struct job *j);
 /* Finish every queued job (running done() too), then stop the threads. */
 void	 pool_free(struct pool *p);
 

@@ -23,6 +23,7 @@
 #include <openssl/x509.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -108,6 +109,9 @@ struct smtp_session {
 	bool	 tls;			/* STARTTLS done */
 	bool	 handshaking;		/* STARTTLS accepted, handshake running */
 	bool	 out_paused;		/* reading stopped: replies not read */
+	bool	 direct;		/* replies written by session_flush */
+	struct evbuffer *out;		/* replies not yet written, if direct */
+	bool	 batching;		/* replies wait for session_flush */
 	char	*tls_cipher;
 	char	*tls_version;
 	char	**tls_subject;		/* client certificate subject: "C=US", ... */
@@ -130,9 +134,23 @@ struct msg_job {
 	int	 code;
 	const char *enhanced;
 	char	*text;
+	/* between the log write and its sync */
+	struct log_waiter waiter;
+	struct relay_batch rb;		/* spooled, released by the outcome */
+	struct buf ids;			/* queue ids, for the 250 */
+	enum record_type *types;	/* of the records, for the metrics */
+	char	**classes;		/* OOB records' classification */
+	size_t	 nrecords;
+	bool	 accepted;		/* some recipient is to be relayed */
+	bool	 was_report;
 };
 
 static void session_enter(struct smtp_session *s, enum smtp_state st);
+static void session_flush(struct smtp_session *s);
+static struct evbuffer *session_output(struct smtp_session *s);
+static size_t session_output_pending(struct smtp_session *s);
+static void session_process_batched(struct smtp_session *s);
+static void session_write_via_bufferevent(struct smtp_session *s);
 static void session_process(struct smtp_session *s);
 static void session_free(struct smtp_session *s);
 
@@ -237,11 +255,10 @@ session_reply(struct smtp_session *s, int code, const char *enhanced,
 		fatalx("out of memory formatting a reply");
 	va_end(ap);
 	if (enhanced != NULL)
-		evbuffer_add_printf(bufferevent_get_output(s->bev),
-		    "%d %s %s\r\n", code, enhanced, text);
+		evbuffer_add_printf(session_output(s), "%d %s %s\r\n", code,
+		    enhanced, text);
 	else
-		evbuffer_add_printf(bufferevent_get_output(s->bev),
-		    "%d %s\r\n", code, text);
+		evbuffer_add_printf(session_output(s), "%d %s\r\n", code, text);
 	if (code >= 400) {
 		s->errors++;
 		if (!(code == 421 && enhanced != NULL &&
@@ -251,6 +268,50 @@ session_reply(struct smtp_session *s, int code, const char *enhanced,
 		}
 	}
 	free(text);
+	if (!s->batching)
+		session_flush(s);
+}
+
+/*
+ * Replies on a plain connection are written straight to the socket from
+ * s->out, and the bufferevent's write event stays off: that spares the two
+ * epoll_ctl calls libevent makes per reply to turn it on and off. Output
+ * the socket cannot take at once goes the bufferevent's way (and write_cb
+ * turns the direct path back on once that has drained).
+ */
+static struct evbuffer *
+session_output(struct smtp_session *s)
+{
+	return s->direct ? s->out : bufferevent_get_output(s->bev);
+}
+
+/* Bytes of replies not yet written. */
+static size_t
+session_output_pending(struct smtp_session *s)
+{
+	return evbuffer_get_length(bufferevent_get_output(s->bev)) +
+	    evbuffer_get_length(s->out);
+}
+
+static void
+session_flush(struct smtp_session *s)
+{
+	if (s->gone || !s->direct || evbuffer_get_length(s->out) == 0)
+		return;
+	(void)evbuffer_write(s->out, bufferevent_getfd(s->bev));
+	if (evbuffer_get_length(s->out) > 0)
+		session_write_via_bufferevent(s);	/* the rest, or the error */
+}
+
+/* Leave the direct path: what is pending, and all that follows, via libevent. */
+static void
+session_write_via_bufferevent(struct smtp_session *s)
+{
+	if (s->gone || !s->direct)
+		return;
+	s->direct = false;
+	bufferevent_write_buffer(s->bev, s->out);
+	bufferevent_enable(s->bev, EV_WRITE);
 }
 
 /* Reply, then close once the reply is written. */
@@ -258,6 +319,8 @@ static void
 session_reply_close(struct smtp_session *s, int code, const char *enhanced,
     const char *fmt, const char *arg)
 {
+	/* write_cb closes the connection once the reply is out. */
+	session_write_via_bufferevent(s);
 	session_reply(s, code, enhanced, fmt, arg);
 	session_enter(s, S_CLOSING);
 	if (!s->gone)
@@ -310,7 +373,7 @@ proceed_helo(struct smtp_session *s, const char *args)
 static void
 proceed_ehlo(struct smtp_session *s, const char *args)
 {
-	struct evbuffer *out = bufferevent_get_output(s->bev);
+	struct evbuffer *out = session_output(s);
 	const struct config *cfg = s->set->cfg;
 
 	set_ehlo(s, args, true);
@@ -614,6 +677,8 @@ proceed_starttls(struct smtp_session *s, const char *args)
 	SSL *ssl;
 
 	(void)args;
+	/* The filter will write through the socket bufferevent. */
+	session_write_via_bufferevent(s);
 	session_reply(s, 220, "2.0.0", "Ready to start TLS");
 	if (evbuffer_get_length(in) > 0) {
 		log_msg(LOG_INFO, s->id, "event=starttls-discard bytes=%zu",
@@ -696,7 +761,7 @@ tls_established(struct smtp_session *s)
 	log_msg(LOG_INFO, s->id, "event=tls version=%s cipher=%s",
 	    s->tls_version, s->tls_cipher);
 	/* Commands that came with the client's Finished: no read event follows. */
-	session_process(s);
+	session_process_batched(s);
 }
 
 static void
@@ -868,7 +933,10 @@ data_end(struct smtp_session *s)
 	session_reset_tx(s);
 	session_enter(s, S_BUSY);
 	s->busy = true;
-	bufferevent_disable(s->bev, EV_READ);
+	/*
+	 * Reading stays on: input that comes meanwhile waits in the buffer,
+	 * bounded by its watermark, and a disconnect is noticed at once.
+	 */
 	pool_submit(s->srv->pool, &mj->job);
 }
 
@@ -1100,6 +1168,59 @@ msg_mime_limits(struct msg_job *mj, const struct message *m,
  * refused (reference §1.2). All records of the transaction are committed
  * together before the reply.
  */
+/*
+ * The outcome of the transaction once its records are settled: the reply,
+ * the relay batch delivered or dropped, the records counted.
+ */
+static void
+msg_job_settle(struct msg_job *mj)
+{
+	struct server *srv = mj->srv;
+
+	if (mj->code == 0 && !mj->accepted && !mj->was_report) {
+		mj->code = 550;
+		mj->enhanced = "5.7.1";
+		mj->text = xstrdup("relaying not permitted");
+	} else if (mj->code == 0) {
+		mj->code = 250;
+		mj->enhanced = "2.0.0";
+		mj->text = xasprintf("OK ids=%s",
+		    mj->ids.data ? mj->ids.data : "");
+	}
+	relay_release(srv->relay, &mj->rb, mj->code == 250);
+	for (size_t k = 0; k < mj->nrecords; k++) {
+		if (mj->code != 451) {
+			metrics_record(mj->types[k]);
+			if (mj->classes[k] != NULL)
+				metrics_bounce_classification(mj->classes[k]);
+		}
+		free(mj->classes[k]);
+	}
+	free(mj->types);
+	free(mj->classes);
+	mj->types = NULL;
+	mj->classes = NULL;
+	mj->nrecords = 0;
+	buf_free(&mj->ids);
+}
+
+/* The log has settled the message's records (err 0: durable). */
+static void
+msg_job_durable(struct log_waiter *w, int err)
+{
+	struct msg_job *mj = (struct msg_job *)((char *)w -
+	    offsetof(struct msg_job, waiter));
+
+	if (err != 0) {
+		mj->code = 451;
+		mj->enhanced = "4.3.0";
+		mj->text = xasprintf("Error: local error writing the log: %s",
+		    strerror(err));
+	}
+	msg_job_settle(mj);
+	pool_complete(mj->srv->pool, &mj->job);
+}
+
 static void
 msg_job_run(struct job *j)
 {
@@ -1108,7 +1229,6 @@ msg_job_run(struct job *j)
 	struct server *srv = mj->srv;
 	const struct config *cfg = s->set->cfg;
 	struct message m;
-	struct buf ids = { 0 };
 	char **lines = NULL;
 	size_t nlines = 0;
 	enum record_type *types = NULL;	/* of lines[], for the metrics */
@@ -1119,7 +1239,7 @@ msg_job_run(struct job *j)
 	bool relay_hosts = cidr_list_contains(s->set->relay_hosts,
 	    s->set->nrelay_hosts, sa);
 	const struct domain_entry *sender_entry = NULL;
-	struct relay_batch rb = { 0 };	/* spooled, released after the commit */
+	struct relay_batch *rb = &mj->rb;	/* released after the commit */
 	bool spool_failed = false;
 
 	if (msg_mime_limits(mj, NULL, cfg) != 0) {
@@ -1199,7 +1319,7 @@ msg_job_run(struct job *j)
 			    .len = mj->len, .meta = res.records[0].meta,
 			    .headers = res.records[0].headers, .entry = e,
 			    .next_hop = cfg->next_hop };
-			int rc = relay_spool(srv->relay, &rb, &rq);
+			int rc = relay_spool(srv->relay, rb, &rq);
 			if (rc < 0)
 				spool_failed = true;
 			else if (rc == 0)
@@ -1224,46 +1344,38 @@ msg_job_run(struct job *j)
 			    r->bounce_classification : "Uncategorized");
 			lines[nlines++] = record_dump(r, cfg->kumo_strict);
 		}
-		buf_printf(&ids, "%s%s", ids.len ? " " : "", id);
+		buf_printf(&mj->ids, "%s%s", mj->ids.len ? " " : "", id);
 		ingest_result_free(&res);
 	}
 	classifier_unref(cls);
 	message_free(&m);
+	mj->types = types;
+	mj->classes = classes;
+	mj->nrecords = nlines;
+	mj->accepted = accepted;
+	mj->was_report = was_report;
 
 	if (spool_failed) {
 		mj->code = 451;
 		mj->enhanced = "4.3.0";
 		mj->text = xstrdup("Error: local error writing the spool");
-	} else if (logfile_commit(srv->log, (const char *const *)lines,
-	    nlines) != 0) {
-		int e = errno;
-		mj->code = 451;
-		mj->enhanced = "4.3.0";
-		mj->text = xasprintf("Error: local error writing the log: %s",
-		    strerror(e));
-	} else if (!accepted && !was_report) {
-		mj->code = 550;
-		mj->enhanced = "5.7.1";
-		mj->text = xstrdup("relaying not permitted");
+		msg_job_settle(mj);
 	} else {
-		mj->code = 250;
-		mj->enhanced = "2.0.0";
-		mj->text = xasprintf("OK ids=%s", ids.data ? ids.data : "");
+		/*
+		 * The reply waits for the sync, but no thread does: the log
+		 * calls msg_job_durable() back and this worker moves on.
+		 */
+		pool_defer();
+		mj->waiter.done = msg_job_durable;
+		int rc = logfile_commit_async(srv->log,
+		    (const char *const *)lines, nlines, &mj->waiter);
+		/* From here on mj may be finished and freed: hands off. */
+		if (rc <= 0)
+			msg_job_durable(&mj->waiter, rc == 0 ? 0 : errno);
 	}
-	relay_release(srv->relay, &rb, mj->code == 250);
-	for (size_t k = 0; k < nlines; k++) {
-		if (mj->code != 451) {
-			metrics_record(types[k]);
-			if (classes[k] != NULL)
-				metrics_bounce_classification(classes[k]);
-		}
-		free(classes[k]);
+	for (size_t k = 0; k < nlines; k++)
 		free(lines[k]);
-	}
-	free(types);
-	free(classes);
 	free(lines);
-	buf_free(&ids);
 }
 
 static void
@@ -1296,15 +1408,16 @@ msg_job_done(struct job *j)
 	metrics_message(mj->code < 300 ? MSG_ACCEPTED : mj->code < 500 ?
 	    MSG_TEMPFAILED : MSG_REJECTED);
 	session_enter(s, S_HELO);
+	s->batching = true;
 	session_reply(s, mj->code, mj->enhanced, "%s", mj->text);
 	msg_job_free(mj);
 	if (s->srv->draining && s->state != S_CLOSING)
 		session_reply_close(s, 421, "4.3.2", "%s Service shutting down",
 		    s->set->cfg->hostname);
-	if (s->state != S_CLOSING) {
-		bufferevent_enable(s->bev, EV_READ);
+	if (s->state != S_CLOSING)
 		session_process(s);
-	}
+	s->batching = false;
+	session_flush(s);
 }
 
 /* ---- input ---- */
@@ -1370,8 +1483,10 @@ session_process(struct smtp_session *s)
 		 * must not make us buffer them without end: wait until they
 		 * are written (write_cb).
 		 */
-		if (evbuffer_get_length(bufferevent_get_output(s->bev)) >
-		    OUTPUT_LIMIT) {
+		if (session_output_pending(s) > OUTPUT_LIMIT)
+			session_flush(s);	/* what the socket takes now */
+		if (session_output_pending(s) > OUTPUT_LIMIT) {
+			/* session_flush handed the rest to the bufferevent. */
 			s->out_paused = true;
 			bufferevent_disable(s->bev, EV_READ);
 			return;
@@ -1440,11 +1555,23 @@ session_process(struct smtp_session *s)
 	}
 }
 
+/* session_process, with the replies to everything read in one write. */
+static void
+session_process_batched(struct smtp_session *s)
+{
+	s->batching = true;
+	session_process(s);
+	s->batching = false;
+	session_flush(s);
+}
+
 static void
 read_cb(struct bufferevent *bev, void *arg)
 {
+	struct smtp_session *s = arg;
+
 	(void)bev;
-	session_process(arg);
+	session_process_batched(s);
 }
 
 static void
@@ -1497,12 +1624,19 @@ write_cb(struct bufferevent *bev, void *arg)
 	struct smtp_session *s = arg;
 
 	(void)bev;
-	if (s->state == S_CLOSING)
+	if (s->state == S_CLOSING) {
 		session_close_flushed(s);
-	else if (s->out_paused && s->state != S_BUSY) {
+		return;
+	}
+	if (!s->tls && !s->direct && evbuffer_get_length(
+	    bufferevent_get_output(s->bev)) == 0) {
+		bufferevent_disable(s->bev, EV_WRITE);
+		s->direct = true;
+	}
+	if (s->out_paused && s->state != S_BUSY) {
 		s->out_paused = false;
 		bufferevent_enable(s->bev, EV_READ);
-		session_process(s);
+		session_process_batched(s);
 	}
 }
 
@@ -1525,6 +1659,12 @@ event_cb(struct bufferevent *bev, short what, void *arg)
 			session_free(s);
 		else
 			session_close_flushed(s);	/* send the alert */
+		return;
+	}
+	if ((what & BEV_EVENT_TIMEOUT) && (what & BEV_EVENT_READING) &&
+	    s->busy) {
+		/* The client waits for our reply: not idle. */
+		bufferevent_enable(s->bev, EV_READ);
 		return;
 	}
 	if ((what & BEV_EVENT_TIMEOUT) && (what & BEV_EVENT_READING) &&
@@ -1581,6 +1721,7 @@ session_free(struct smtp_session *s)
 	if (s->next != NULL)
 		s->next->prev = s->prev;
 	event_free(s->timer);
+	evbuffer_free(s->out);
 	tx_free(s->tx);
 	free(s->ehlo);
 	free(s->cmdline);
@@ -1632,8 +1773,14 @@ smtp_session_start(struct server *srv, struct listener *l, evutil_socket_t fd,
 	else
 		s->local = xstrdup(l->name);
 	s->bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
-	if (s->bev == NULL) {
-		evutil_closesocket(fd);
+	s->out = evbuffer_new();
+	if (s->bev == NULL || s->out == NULL) {
+		if (s->out != NULL)
+			evbuffer_free(s->out);
+		if (s->bev != NULL)
+			bufferevent_free(s->bev);	/* closes fd */
+		else
+			evutil_closesocket(fd);
 		settings_unref(s->set);
 		free(s->local);
 		free(s);
@@ -1669,7 +1816,10 @@ smtp_session_start(struct server *srv, struct listener *l, evutil_socket_t fd,
 		return;
 	}
 	s->counted = true;
-	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
+	/* A new socket bufferevent has writing on: replies go direct. */
+	bufferevent_disable(s->bev, EV_WRITE);
+	bufferevent_enable(s->bev, EV_READ);
+	s->direct = true;
 	if (cfg->greet_wait > 0) {
 		struct timeval tv;
 		tv.tv_sec = (time_t)cfg->greet_wait;

@@ -119,10 +119,29 @@ class Oobd:
                 raise RuntimeError("oobd exited with %d: %s" % (
                     self.proc.returncode, self.stderr_text()))
             try:
-                socket.create_connection(("127.0.0.1", self.port), 0.2).close()
-                return self
+                probe = socket.create_connection(("127.0.0.1", self.port),
+                                                 0.2)
             except OSError:
                 time.sleep(0.05)
+                continue
+            # Wait for the daemon to close the probe's session, so it does
+            # not count against the connection limits of the test.
+            try:
+                probe.settimeout(10)
+                got = b""
+                while b"\n" not in got:
+                    chunk = probe.recv(4096)
+                    if not chunk:
+                        break
+                    got += chunk
+                if chunk:
+                    probe.sendall(b"QUIT\r\n")
+                    while probe.recv(4096):
+                        pass
+            except OSError:
+                pass
+            probe.close()
+            return self
         raise RuntimeError("oobd did not start listening")
 
     def stderr_text(self):

@@ -580,26 +580,83 @@ struct worker {
 	int		 t;
 	int		 n;
 	int		 failed;
+	bool		 async;		/* logfile_commit_async */
+	pthread_mutex_t	 mu;		/* async: the callbacks' counts */
+	pthread_cond_t	 cv;
+	int		 settled;
+	int		 lost;
 };
+
+struct async_commit {
+	struct log_waiter w;		/* first: the callback's pointer */
+	struct worker	*owner;
+};
+
+static void
+async_done(struct log_waiter *lw, int err)
+{
+	struct async_commit *ac = (struct async_commit *)lw;
+	struct worker *w = ac->owner;
+
+	free(ac);
+	pthread_mutex_lock(&w->mu);
+	w->settled++;
+	if (err != 0)
+		w->lost++;
+	pthread_cond_signal(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+}
+
+/* One asynchronous commit; returns as logfile_commit_async does. */
+static int
+commit_async1(struct worker *w, const char *line)
+{
+	const char *v[1] = { line };
+	struct async_commit *ac = xcalloc(1, sizeof(*ac));
+	int rc;
+
+	ac->w.done = async_done;
+	ac->owner = w;
+	rc = logfile_commit_async(w->lf, v, 1, &ac->w);
+	if (rc != 1)
+		free(ac);
+	return rc;
+}
 
 static void *
 worker_run(void *arg)
 {
 	struct worker *w = arg;
+	int pending = 0;
 
 	for (int i = 0; i < w->n; i++) {
 		char line[128];
 
 		snprintf(line, sizeof(line), "{\"t\":%d,\"i\":%d,\"pad\":\"%0*d\"}",
 		    w->t, i, 10 + (i % 40), i);
-		if (commit1(w->lf, line) != 0)
+		if (!w->async) {
+			if (commit1(w->lf, line) != 0)
+				w->failed++;
+			continue;
+		}
+		int rc = commit_async1(w, line);
+		if (rc < 0)
 			w->failed++;
+		else if (rc == 1)
+			pending++;
+	}
+	if (w->async) {
+		pthread_mutex_lock(&w->mu);
+		while (w->settled < pending)
+			pthread_cond_wait(&w->cv, &w->mu);
+		w->failed += w->lost;
+		pthread_mutex_unlock(&w->mu);
 	}
 	return NULL;
 }
 
 static void
-run_workers(const char *dir, uint64_t max, int per_thread,
+run_workers(const char *dir, uint64_t max, int per_thread, bool async,
     struct logfile_stats *st)
 {
 	struct logfile *lf = open_log(dir, true, true, max, 0);
@@ -607,12 +664,17 @@ run_workers(const char *dir, uint64_t max, int per_thread,
 	struct worker w[NTHREADS];
 
 	for (int t = 0; t < NTHREADS; t++) {
-		w[t] = (struct worker){ lf, t, per_thread, 0 };
+		w[t] = (struct worker){ .lf = lf, .t = t, .n = per_thread,
+		    .async = async };
+		pthread_mutex_init(&w[t].mu, NULL);
+		pthread_cond_init(&w[t].cv, NULL);
 		assert_int_equal(pthread_create(&th[t], NULL, worker_run, &w[t]), 0);
 	}
 	for (int t = 0; t < NTHREADS; t++) {
 		pthread_join(th[t], NULL);
 		assert_int_equal(w[t].failed, 0);
+		pthread_cond_destroy(&w[t].cv);
+		pthread_mutex_destroy(&w[t].mu);
 	}
 	assert_true(logfile_healthy(lf));
 	logfile_stats(lf, st);
@@ -667,7 +729,7 @@ test_group_commit(void **state)
 	size_t n;
 	(void)state;
 
-	run_workers(dir, 0, NCOMMITS, &st);
+	run_workers(dir, 0, NCOMMITS, false, &st);
 	assert_int_equal(st.commits, NTHREADS * NCOMMITS);
 	assert_int_equal(st.records, NTHREADS * NCOMMITS);
 	assert_int_equal(st.failures, 0);
@@ -691,7 +753,7 @@ test_group_commit_rotating(void **state)
 	size_t n;
 	(void)state;
 
-	run_workers(dir, 8192, 200, &st);
+	run_workers(dir, 8192, 200, false, &st);
 	assert_int_equal(st.commits, NTHREADS * 200);
 	check_workers(dir, 200);
 	char **names = list_files(dir, &n);
@@ -703,6 +765,119 @@ test_group_commit_rotating(void **state)
 	}
 	assert_true(zstd_test(dir, names[n - 1]));
 	free_names(names, n);
+	test_rmtree(dir);
+}
+
+/*
+ * Asynchronous commits: every record written once, in each committer's
+ * order, every callback called once with success, and the syncs shared.
+ */
+static void
+test_async_group_commit(void **state)
+{
+	char *dir = test_mkdtemp("logfile");
+	struct logfile_stats st;
+	(void)state;
+
+	run_workers(dir, 0, NCOMMITS, true, &st);
+	assert_int_equal(st.commits, NTHREADS * NCOMMITS);
+	assert_int_equal(st.records, NTHREADS * NCOMMITS);
+	assert_int_equal(st.failures, 0);
+	assert_true(st.syncs > 0);
+	assert_true(st.syncs < st.commits);
+	print_message("async group commit: %llu commits, %llu syncs\n",
+	    (unsigned long long)st.commits, (unsigned long long)st.syncs);
+	check_workers(dir, NCOMMITS);
+	test_rmtree(dir);
+}
+
+/* Rotation by size under asynchronous commits: all settled, all there. */
+static void
+test_async_rotating(void **state)
+{
+	char *dir = test_mkdtemp("logfile");
+	struct logfile_stats st;
+	size_t n;
+	(void)state;
+
+	run_workers(dir, 8192, 200, true, &st);
+	assert_int_equal(st.commits, NTHREADS * 200);
+	assert_int_equal(st.failures, 0);
+	check_workers(dir, 200);
+	char **names = list_files(dir, &n);
+	assert_true(n >= 8 && n <= 13);
+	for (size_t i = 0; i < n; i++)
+		assert_true(is_readonly(dir, names[i]));
+	free_names(names, n);
+	test_rmtree(dir);
+}
+
+/*
+ * The outcomes of logfile_commit_async: 0 without fsync (no callback), 1
+ * and a callback with 0 with it, the sync's error when the sync fails,
+ * -1 and no callback when the write fails, and every waiter settled by
+ * logfile_close.
+ */
+static void
+test_async_outcomes(void **state)
+{
+	char *dir = test_mkdtemp("logfile");
+	struct worker w = { .async = true };
+	size_t len;
+	(void)state;
+
+	pthread_mutex_init(&w.mu, NULL);
+	pthread_cond_init(&w.cv, NULL);
+
+	w.lf = open_log(dir, false, false, 0, 0);
+	assert_int_equal(commit_async1(&w, "{\"nosync\":1}"), 0);
+	logfile_close(w.lf);
+	assert_int_equal(w.settled, 0);
+
+	w.lf = open_log(dir, true, true, 0, 0);
+	assert_int_equal(commit_async1(&w, "{\"ok\":1}"), 1);
+	pthread_mutex_lock(&w.mu);
+	while (w.settled < 1)
+		pthread_cond_wait(&w.cv, &w.mu);
+	pthread_mutex_unlock(&w.mu);
+	assert_int_equal(w.lost, 0);
+	assert_true(logfile_healthy(w.lf));
+
+	logfile_inject_fault(w.lf, LOGFILE_FAULT_SYNC, EIO);
+	assert_int_equal(commit_async1(&w, "{\"lost\":2}"), 1);
+	pthread_mutex_lock(&w.mu);
+	while (w.settled < 2)
+		pthread_cond_wait(&w.cv, &w.mu);
+	pthread_mutex_unlock(&w.mu);
+	assert_int_equal(w.lost, 1);
+	assert_false(logfile_healthy(w.lf));
+
+	logfile_inject_fault(w.lf, LOGFILE_FAULT_WRITE, ENOSPC);
+	errno = 0;
+	assert_int_equal(commit_async1(&w, "{\"lost\":3}"), -1);
+	assert_int_equal(errno, ENOSPC);
+	assert_int_equal(w.settled, 2);
+
+	/* Commits left pending are settled before close returns. */
+	for (int i = 0; i < 50; i++)
+		assert_int_equal(commit_async1(&w, "{\"last\":4}"), 1);
+	logfile_close(w.lf);
+	assert_int_equal(w.settled, 52);
+	assert_int_equal(w.lost, 1);
+
+	/*
+	 * The record whose sync failed was written whole and survives the
+	 * repair (it was never acknowledged either way); the torn one not.
+	 */
+	char *all = read_dir(dir, &len);
+	assert_int_equal(check_json_lines(all, len), 1 + 1 + 1 + 50);
+	assert_non_null(strstr(all, "{\"nosync\":1}\n"));
+	assert_non_null(strstr(all, "{\"ok\":1}\n"));
+	assert_non_null(strstr(all, "{\"lost\":2}\n"));
+	assert_null(strstr(all, "\"lost\":3"));
+	free(all);
+	pthread_cond_destroy(&w.cv);
+	pthread_mutex_destroy(&w.mu);
 	test_rmtree(dir);
 }
 
@@ -1352,6 +1527,9 @@ main(void)
 		cmocka_unit_test(test_startup_readonly),
 		cmocka_unit_test(test_group_commit),
 		cmocka_unit_test(test_group_commit_rotating),
+		cmocka_unit_test(test_async_group_commit),
+		cmocka_unit_test(test_async_rotating),
+		cmocka_unit_test(test_async_outcomes),
 		cmocka_unit_test(test_repair_zstd),
 		cmocka_unit_test(test_repair_plain),
 		cmocka_unit_test(test_repair_keeps_valid_lines),

@@ -1,7 +1,8 @@
 /*
  * test_pool.c - the worker pool: the configured number of jobs compute at
  * once, a job waiting between pool_wait_begin() and pool_wait_end() lets
- * the next job run, and every done() runs on the event loop.
+ * the next job run, a deferred job holds no thread and is done only once
+ * completed, and every done() runs on the event loop.
  */
 #include "testutil.h"
 
@@ -192,6 +193,121 @@ test_wait_frees_slot(void **state)
 	event_base_free(base);
 }
 
+/* Deferred jobs, handed to whoever completes them. */
+struct handoff {
+	pthread_mutex_t	 mu;
+	pthread_cond_t	 cv;
+	struct tjob	*v[NJOBS];
+	int		 n;
+	struct pool	*pool;
+	int		 finished_at_complete;	/* done() calls seen then */
+	struct state	*st;
+};
+
+static struct handoff handoff;
+
+static void
+djob_run(struct job *j)
+{
+	struct tjob *t = (struct tjob *)j;
+
+	pthread_mutex_lock(&t->st->mu);
+	t->st->started++;
+	pthread_mutex_unlock(&t->st->mu);
+	pool_defer();
+	pthread_mutex_lock(&handoff.mu);
+	handoff.v[handoff.n++] = t;
+	pthread_cond_broadcast(&handoff.cv);
+	pthread_mutex_unlock(&handoff.mu);
+	/* Handed over: t is not touched again here. */
+}
+
+/* Completes every job once all of them are deferred. */
+static void *
+completer(void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&handoff.mu);
+	while (handoff.n < NJOBS)
+		pthread_cond_wait(&handoff.cv, &handoff.mu);
+	pthread_mutex_unlock(&handoff.mu);
+	/* Give the event loop (if any) time to run done() too early. */
+	struct timespec ts = { 0, 50 * 1000 * 1000 };
+	nanosleep(&ts, NULL);
+	handoff.finished_at_complete = handoff.st->finished;
+	for (int i = 0; i < NJOBS; i++)
+		pool_complete(handoff.pool, &handoff.v[i]->job);
+	return NULL;
+}
+
+static void
+handoff_init(struct state *st, struct pool *p)
+{
+	memset(&handoff, 0, sizeof(handoff));
+	pthread_mutex_init(&handoff.mu, NULL);
+	pthread_cond_init(&handoff.cv, NULL);
+	handoff.pool = p;
+	handoff.st = st;
+}
+
+/*
+ * One slot, and every job defers itself: all of them run (a deferred job
+ * holds no thread), none is done before pool_complete, all are after.
+ */
+static void
+test_defer(void **state)
+{
+	struct event_base *base = event_base_new();
+	struct state st;
+	struct tjob jobs[NJOBS];
+	pthread_t th;
+
+	(void)state;
+	state_init(&st);
+	struct pool *p = pool_new(base, 1);
+	handoff_init(&st, p);
+	assert_int_equal(pthread_create(&th, NULL, completer, NULL), 0);
+	for (int i = 0; i < NJOBS; i++) {
+		jobs[i] = (struct tjob){ { djob_run, tjob_done, NULL }, &st,
+		    false, false, 0 };
+		pool_submit(p, &jobs[i].job);
+	}
+	/* The loop runs while the jobs are deferred, and after. */
+	loop_until_done(base, &st, NJOBS);
+	pthread_join(th, NULL);
+	assert_int_equal(handoff.finished_at_complete, 0);
+	assert_int_equal(st.started, NJOBS);
+	assert_int_equal(pool_pending(p), 0);
+	pool_free(p);
+	event_base_free(base);
+}
+
+/* pool_free waits for deferred jobs and runs their done(). */
+static void
+test_free_waits_for_deferred(void **state)
+{
+	struct event_base *base = event_base_new();
+	struct state st;
+	struct tjob jobs[NJOBS];
+	pthread_t th;
+
+	(void)state;
+	state_init(&st);
+	struct pool *p = pool_new(base, 2);
+	handoff_init(&st, p);
+	assert_int_equal(pthread_create(&th, NULL, completer, NULL), 0);
+	for (int i = 0; i < NJOBS; i++) {
+		jobs[i] = (struct tjob){ { djob_run, tjob_done, NULL }, &st,
+		    false, false, 0 };
+		pool_submit(p, &jobs[i].job);
+	}
+	pool_free(p);
+	assert_int_equal(st.finished, NJOBS);
+	assert_int_equal(handoff.finished_at_complete, 0);
+	pthread_join(th, NULL);
+	event_base_free(base);
+}
+
 /* Outside a worker thread the wait calls do nothing. */
 static void
 test_wait_outside_pool(void **state)
@@ -208,6 +324,8 @@ main(void)
 		cmocka_unit_test(test_slots),
 		cmocka_unit_test(test_wait_frees_slot),
 		cmocka_unit_test(test_wait_outside_pool),
+		cmocka_unit_test(test_defer),
+		cmocka_unit_test(test_free_waits_for_deferred),
 	};
 
 	evthread_use_pthreads();
