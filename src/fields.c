@@ -168,8 +168,8 @@ utf8_value(GMimeHeader *h, const char *raw)
 	return xstrdup(v != NULL ? v : "");
 }
 
-int
-fields_parse(const char *text, size_t len, struct fieldblock *fb)
+static int
+parse_block(const char *text, size_t len, struct fieldblock *fb, bool values)
 {
 	GMimeObject *obj;
 	GMimeHeaderList *hl;
@@ -211,6 +211,9 @@ fields_parse(const char *text, size_t len, struct fieldblock *fb)
 			rlen--;
 		f->raw = xstrndup(raw, rlen);
 		f->utf8 = utf8_valid(f->raw, rlen);
+		f->value = NULL;
+		if (!values)
+			continue;
 		if (f->utf8)
 			value = utf8_value(h, raw);
 		else
@@ -223,6 +226,18 @@ fields_parse(const char *text, size_t len, struct fieldblock *fb)
 	}
 	g_object_unref(obj);
 	return 0;
+}
+
+int
+fields_parse(const char *text, size_t len, struct fieldblock *fb)
+{
+	return parse_block(text, len, fb, true);
+}
+
+int
+fields_parse_raw(const char *text, size_t len, struct fieldblock *fb)
+{
+	return parse_block(text, len, fb, false);
 }
 
 void

@@ -35,6 +35,8 @@ struct span {
  * field). Fields keep document order.
  */
 int	 fields_parse(const char *text, size_t len, struct fieldblock *fb);
+/* The same, names and raw values only: every value is NULL. */
+int	 fields_parse_raw(const char *text, size_t len, struct fieldblock *fb);
 void	 fields_free(struct fieldblock *fb);
 
 /* The first field named lname (lowercase), or NULL. */

@@ -249,7 +249,7 @@ kumoref_scan_headers(const char *headers, size_t len)
 	json_t *found = NULL;
 
 	/* A block that does not parse has no trace, as in KumoMTA. */
-	if (headers == NULL || fields_parse(headers, len, &fb) != 0)
+	if (headers == NULL || fields_parse_raw(headers, len, &fb) != 0)
 		return NULL;
 	for (size_t i = 0; i < fb.n && found == NULL; i++) {
 		const struct field *f = &fb.v[i];

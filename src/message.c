@@ -35,20 +35,25 @@ normalise_newlines(const char *data, size_t len, size_t *outlen,
     size_t *wire_size)
 {
 	char *out = xmalloc(len + 1);
-	size_t o = 0, lines = 0;
+	size_t o = 0, lines = 0, i = 0;
 
-	for (size_t i = 0; i < len; i++) {
-		char c = data[i];
-		if (c == '\r') {
-			if (i + 1 < len && data[i + 1] == '\n')
-				i++;
-			c = '\n';
-		}
-		if (c == '\n')
-			lines++;
-		out[o++] = c;
+	/* Runs without a CR are copied whole. */
+	while (i < len) {
+		const char *cr = memchr(data + i, '\r', len - i);
+		size_t run = cr != NULL ? (size_t)(cr - (data + i)) : len - i;
+
+		memcpy(out + o, data + i, run);
+		o += run;
+		i += run;
+		if (i == len)
+			break;
+		out[o++] = '\n';	/* CRLF or a bare CR */
+		i += i + 1 < len && data[i + 1] == '\n' ? 2 : 1;
 	}
 	out[o] = '\0';
+	for (const char *p = out; (p = memchr(p, '\n', (size_t)(out + o - p)))
+	    != NULL; p++)
+		lines++;
 	*outlen = o;
 	*wire_size = o + lines;
 	return out;

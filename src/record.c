@@ -176,10 +176,12 @@ json_string_lossy(const char *s)
 
 	if (s == NULL)
 		return json_null();
-	if (utf8_valid(s, strlen(s)))
-		return json_string(s);
-	clean = utf8_lossy(s, strlen(s));
-	v = json_string(clean);
+	size_t n = strlen(s);
+	/* Checked here already: jansson need not check again. */
+	if (utf8_valid(s, n))
+		return json_stringn_nocheck(s, n);
+	clean = utf8_lossy(s, n);
+	v = json_stringn_nocheck(clean, strlen(clean));
 	free(clean);
 	return v;
 }
@@ -190,7 +192,7 @@ json_bytes_or_string(const char *s, size_t n)
 	json_t *a;
 
 	if (utf8_valid(s, n))
-		return json_stringn(s, n);
+		return json_stringn_nocheck(s, n);
 	a = json_array();
 	for (size_t i = 0; i < n; i++)
 		json_array_append_new(a, json_integer((unsigned char)s[i]));
@@ -215,21 +217,21 @@ response_json(const struct response *resp)
 	json_t *o = json_object(), *enh;
 	struct buf content = { 0 };
 
-	json_object_set_new(o, "code", json_integer(resp->code));
+	json_object_set_new_nocheck(o, "code", json_integer(resp->code));
 	if (resp->has_enhanced) {
 		enh = json_object();
-		json_object_set_new(enh, "class", json_integer(resp->cls));
-		json_object_set_new(enh, "subject", json_integer(resp->subject));
-		json_object_set_new(enh, "detail", json_integer(resp->detail));
-		json_object_set_new(o, "enhanced_code", enh);
+		json_object_set_new_nocheck(enh, "class", json_integer(resp->cls));
+		json_object_set_new_nocheck(enh, "subject", json_integer(resp->subject));
+		json_object_set_new_nocheck(enh, "detail", json_integer(resp->detail));
+		json_object_set_new_nocheck(o, "enhanced_code", enh);
 	} else
-		json_object_set_new(o, "enhanced_code", json_null());
+		json_object_set_new_nocheck(o, "enhanced_code", json_null());
 	/* KumoMTA serialises the content on one line. */
 	append_single_line(&content, resp->content ? resp->content : "");
-	json_object_set_new(o, "content",
+	json_object_set_new_nocheck(o, "content",
 	    json_string_lossy(content.data ? content.data : ""));
 	buf_free(&content);
-	json_object_set_new(o, "command", opt_string(resp->command));
+	json_object_set_new_nocheck(o, "command", opt_string(resp->command));
 	return o;
 }
 
@@ -239,9 +241,9 @@ set_time(json_t *o, const char *ikey, const char *skey,
 {
 	char text[48];
 
-	json_object_set_new(o, ikey, json_integer((json_int_t)ts->tv_sec));
+	json_object_set_new_nocheck(o, ikey, json_integer((json_int_t)ts->tv_sec));
 	format_rfc3339(text, sizeof(text), ts->tv_sec, ts->tv_nsec);
-	json_object_set_new(o, skey, json_string(text));
+	json_object_set_new_nocheck(o, skey, json_string_nocheck(text));
 }
 
 json_t *
@@ -249,68 +251,69 @@ record_json(const struct record *r, bool kumo_strict)
 {
 	json_t *o = json_object();
 
-	json_object_set_new(o, "type", json_string(record_type_name(r->type)));
-	json_object_set_new(o, "id", json_string_lossy(r->id ? r->id : ""));
-	json_object_set_new(o, "sender",
+	json_object_set_new_nocheck(o, "type",
+	    json_string_nocheck(record_type_name(r->type)));
+	json_object_set_new_nocheck(o, "id", json_string_lossy(r->id ? r->id : ""));
+	json_object_set_new_nocheck(o, "sender",
 	    json_string_lossy(r->sender ? r->sender : ""));
 	if (r->nrecipients == 1)
-		json_object_set_new(o, "recipient",
+		json_object_set_new_nocheck(o, "recipient",
 		    json_string_lossy(r->recipients[0]));
 	else {
 		json_t *a = json_array();
 		for (size_t i = 0; i < r->nrecipients; i++)
 			json_array_append_new(a,
 			    json_string_lossy(r->recipients[i]));
-		json_object_set_new(o, "recipient", a);
+		json_object_set_new_nocheck(o, "recipient", a);
 	}
-	json_object_set_new(o, "queue", json_string_lossy(r->queue ? r->queue : ""));
-	json_object_set_new(o, "site", json_string_lossy(r->site ? r->site : ""));
-	json_object_set_new(o, "size", json_integer((json_int_t)r->size));
-	json_object_set_new(o, "response", response_json(&r->response));
+	json_object_set_new_nocheck(o, "queue", json_string_lossy(r->queue ? r->queue : ""));
+	json_object_set_new_nocheck(o, "site", json_string_lossy(r->site ? r->site : ""));
+	json_object_set_new_nocheck(o, "size", json_integer((json_int_t)r->size));
+	json_object_set_new_nocheck(o, "response", response_json(&r->response));
 	if (r->has_peer) {
 		json_t *p = json_object();
-		json_object_set_new(p, "name",
+		json_object_set_new_nocheck(p, "name",
 		    json_string_lossy(r->peer_name ? r->peer_name : ""));
-		json_object_set_new(p, "addr",
+		json_object_set_new_nocheck(p, "addr",
 		    json_string_lossy(r->peer_addr ? r->peer_addr : ""));
-		json_object_set_new(o, "peer_address", p);
+		json_object_set_new_nocheck(o, "peer_address", p);
 	} else
-		json_object_set_new(o, "peer_address", json_null());
+		json_object_set_new_nocheck(o, "peer_address", json_null());
 	set_time(o, "timestamp", "event_time", &r->timestamp);
 	set_time(o, "created", "created_time", &r->created);
-	json_object_set_new(o, "num_attempts", json_integer(r->num_attempts));
-	json_object_set_new(o, "bounce_classification",
+	json_object_set_new_nocheck(o, "num_attempts", json_integer(r->num_attempts));
+	json_object_set_new_nocheck(o, "bounce_classification",
 	    json_string_lossy(r->bounce_classification ?
 	    r->bounce_classification : "Uncategorized"));
-	json_object_set_new(o, "egress_pool", opt_string(r->egress_pool));
-	json_object_set_new(o, "egress_source", opt_string(r->egress_source));
-	json_object_set_new(o, "source_address", opt_json(r->source_address));
-	json_object_set_new(o, "feedback_report", opt_json(r->feedback_report));
-	json_object_set_new(o, "meta",
+	json_object_set_new_nocheck(o, "egress_pool", opt_string(r->egress_pool));
+	json_object_set_new_nocheck(o, "egress_source", opt_string(r->egress_source));
+	json_object_set_new_nocheck(o, "source_address", opt_json(r->source_address));
+	json_object_set_new_nocheck(o, "feedback_report", opt_json(r->feedback_report));
+	json_object_set_new_nocheck(o, "meta",
 	    r->meta != NULL ? json_incref(r->meta) : json_object());
-	json_object_set_new(o, "headers",
+	json_object_set_new_nocheck(o, "headers",
 	    r->headers != NULL ? json_incref(r->headers) : json_object());
-	json_object_set_new(o, "delivery_protocol",
+	json_object_set_new_nocheck(o, "delivery_protocol",
 	    opt_string(r->delivery_protocol));
-	json_object_set_new(o, "reception_protocol",
+	json_object_set_new_nocheck(o, "reception_protocol",
 	    opt_string(r->reception_protocol));
-	json_object_set_new(o, "nodeid", opt_string(r->nodeid));
+	json_object_set_new_nocheck(o, "nodeid", opt_string(r->nodeid));
 	if (r->tls_cipher != NULL)
-		json_object_set_new(o, "tls_cipher", json_string_lossy(r->tls_cipher));
+		json_object_set_new_nocheck(o, "tls_cipher", json_string_lossy(r->tls_cipher));
 	if (r->tls_protocol_version != NULL)
-		json_object_set_new(o, "tls_protocol_version",
+		json_object_set_new_nocheck(o, "tls_protocol_version",
 		    json_string_lossy(r->tls_protocol_version));
 	if (r->tls_peer_subject_name != NULL)
-		json_object_set(o, "tls_peer_subject_name",
+		json_object_set_nocheck(o, "tls_peer_subject_name",
 		    r->tls_peer_subject_name);
 	if (r->provider_name != NULL)
-		json_object_set_new(o, "provider_name",
+		json_object_set_new_nocheck(o, "provider_name",
 		    json_string_lossy(r->provider_name));
 	if (r->session_id != NULL)
-		json_object_set_new(o, "session_id",
+		json_object_set_new_nocheck(o, "session_id",
 		    json_string_lossy(r->session_id));
 	if (!kumo_strict && r->oob_detail != NULL)
-		json_object_set(o, "oob_detail", r->oob_detail);
+		json_object_set_nocheck(o, "oob_detail", r->oob_detail);
 	return o;
 }
 
@@ -339,11 +342,23 @@ lowercase_unicode_escapes(char *s)
 char *
 json_dump_compact(const json_t *v)
 {
-	/* jansson allocates with malloc() unless told otherwise; oobd never is. */
-	char *text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+	/*
+	 * Into a stack buffer first, then copied out at its size: a record
+	 * needs one allocation instead of jansson's growing string.
+	 */
+	char small[8192];
+	size_t flags = JSON_COMPACT | JSON_ENCODE_ANY;
+	size_t need = json_dumpb(v, small, sizeof(small), flags);
+	char *text;
 
-	if (text == NULL)
-		fatalx("json_dumps failed");
+	if (need == 0)
+		fatalx("json_dumpb failed");
+	text = xmalloc(need + 1);
+	if (need <= sizeof(small))
+		memcpy(text, small, need);
+	else if (json_dumpb(v, text, need, flags) != need)
+		fatalx("json_dumpb failed");
+	text[need] = '\0';
 	lowercase_unicode_escapes(text);
 	return text;
 }

@@ -1056,39 +1056,44 @@ data_piece(struct smtp_session *s, const char *p, size_t n, bool complete)
 	return false;
 }
 
-/* Consume message text from the input buffer. */
+/*
+ * Consume message text from the input buffer: every piece in it, then
+ * one drain (a drain per line would re-arm the read event each time).
+ */
 static void
 data_read(struct smtp_session *s)
 {
 	struct evbuffer *in = bufferevent_get_input(s->bev);
+	size_t avail = evbuffer_get_length(in), off = 0;
+	const char *p;
 
-	while (s->state == S_DATA) {
-		size_t avail = evbuffer_get_length(in), eol_len = 0, n;
-		bool complete;
-		struct evbuffer_ptr pos;
+	if (avail == 0)
+		return;
+	p = (const char *)evbuffer_pullup(in, -1);
+	while (s->state == S_DATA && off < avail) {
+		size_t left = avail - off, n;
+		const char *nl = memchr(p + off, '\n',
+		    left < DATA_CHUNK ? left : DATA_CHUNK);
+		bool complete = nl != NULL;
 
-		if (avail == 0)
-			return;
-		pos = evbuffer_search_eol(in, NULL, &eol_len, EVBUFFER_EOL_LF);
-		if (pos.pos >= 0 && (size_t)pos.pos + 1 <= DATA_CHUNK) {
-			n = (size_t)pos.pos + 1;
-			complete = true;
-		} else if (avail >= DATA_CHUNK) {
+		if (complete)
+			n = (size_t)(nl - (p + off)) + 1;
+		else if (left >= DATA_CHUNK)
 			n = DATA_CHUNK;
-			complete = false;
-		} else
-			return;		/* wait for the rest of the line */
-		const char *p = (const char *)evbuffer_pullup(in, (ssize_t)n);
+		else
+			break;		/* wait for the rest of the line */
 		/* Keep a CR that may start the CRLF of the next piece. */
-		if (!complete && p[n - 1] == '\r')
+		if (!complete && p[off + n - 1] == '\r')
 			n--;
-		bool end = data_piece(s, p, n, complete);
-		evbuffer_drain(in, n);
+		bool end = data_piece(s, p + off, n, complete);
+		off += n;
 		if (end) {
+			evbuffer_drain(in, off);
 			data_end(s);
 			return;
 		}
 	}
+	evbuffer_drain(in, off);
 }
 
 /* ---- the worker side of a message ---- */
