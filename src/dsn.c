@@ -563,8 +563,13 @@ returned_trace(const struct message *m, GMimeMultipart *mp)
 		const char *body = kids[i].body;
 		size_t blen = kids[i].body_len;
 
-		if (!may_be_returned(kids[i].headers, kids[i].headers_len) ||
-		    fields_parse(kids[i].headers, kids[i].headers_len,
+		if (!may_be_returned(kids[i].headers, kids[i].headers_len))
+			continue;
+		/* GMime parsed these fields already when it matches by position. */
+		if (ngm >= 0 && (size_t)ngm == nkids)
+			fields_of_object(g_mime_multipart_get_part(mp, (int)i),
+			    &fb);
+		else if (fields_parse(kids[i].headers, kids[i].headers_len,
 		    &fb) != 0)
 			continue;
 		ct = raw_content_type(&fb);
@@ -587,13 +592,27 @@ returned_trace(const struct message *m, GMimeMultipart *mp)
 				continue;
 			body = decoded;
 		}
-		if (whole) {
-			struct raw_entity inner;
-			raw_entity_split(body, blen, &inner);
-			body = inner.headers;
-			blen = inner.headers_len;
+		json_t *t;
+		GMimeObject *o = ngm >= 0 && (size_t)ngm == nkids ?
+		    g_mime_multipart_get_part(mp, (int)i) : NULL;
+		GMimeMessage *inner_msg = whole && !encoded && o != NULL &&
+		    GMIME_IS_MESSAGE_PART(o) ?
+		    g_mime_message_part_get_message(GMIME_MESSAGE_PART(o)) : NULL;
+		if (inner_msg != NULL) {
+			/* GMime parsed the returned message's fields already. */
+			struct fieldblock inner;
+			fields_of_object_raw(GMIME_OBJECT(inner_msg), &inner);
+			t = kumoref_scan_fields(&inner);
+			fields_free(&inner);
+		} else {
+			if (whole) {
+				struct raw_entity inner;
+				raw_entity_split(body, blen, &inner);
+				body = inner.headers;
+				blen = inner.headers_len;
+			}
+			t = kumoref_scan_headers(body, blen);
 		}
-		json_t *t = kumoref_scan_headers(body, blen);
 		if (t != NULL) {
 			if (trace != NULL)
 				json_decref(trace);

@@ -168,25 +168,13 @@ utf8_value(GMimeHeader *h, const char *raw)
 	return xstrdup(v != NULL ? v : "");
 }
 
-static int
-parse_block(const char *text, size_t len, struct fieldblock *fb, bool values)
+/* The fields of a GMime header list, in its order. */
+static void
+collect(GMimeHeaderList *hl, struct fieldblock *fb, bool values)
 {
-	GMimeObject *obj;
-	GMimeHeaderList *hl;
 	size_t cap = 0;
-
-	memset(fb, 0, sizeof(*fb));
-	len = header_block_len(text, len);
-	if (len == 0)
-		return 0;
-
-	message_library_init();
-	obj = g_mime_parser_construct_part(block_parser(text, len), NULL);
-	if (obj == NULL)
-		return -1;
-
-	hl = g_mime_object_get_header_list(obj);
 	int count = hl != NULL ? g_mime_header_list_get_count(hl) : 0;
+
 	for (int i = 0; i < count; i++) {
 		GMimeHeader *h = g_mime_header_list_get_header_at(hl, i);
 		const char *name = h ? g_mime_header_get_name(h) : NULL;
@@ -224,8 +212,39 @@ parse_block(const char *text, size_t len, struct fieldblock *fb, bool values)
 		f->value = utf8_lossy(collapsed, strlen(collapsed));
 		free(collapsed);
 	}
+}
+
+static int
+parse_block(const char *text, size_t len, struct fieldblock *fb, bool values)
+{
+	GMimeObject *obj;
+
+	memset(fb, 0, sizeof(*fb));
+	len = header_block_len(text, len);
+	if (len == 0)
+		return 0;
+
+	message_library_init();
+	obj = g_mime_parser_construct_part(block_parser(text, len), NULL);
+	if (obj == NULL)
+		return -1;
+	collect(g_mime_object_get_header_list(obj), fb, values);
 	g_object_unref(obj);
 	return 0;
+}
+
+void
+fields_of_object(GMimeObject *obj, struct fieldblock *fb)
+{
+	memset(fb, 0, sizeof(*fb));
+	collect(g_mime_object_get_header_list(obj), fb, true);
+}
+
+void
+fields_of_object_raw(GMimeObject *obj, struct fieldblock *fb)
+{
+	memset(fb, 0, sizeof(*fb));
+	collect(g_mime_object_get_header_list(obj), fb, false);
 }
 
 int

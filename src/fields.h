@@ -37,6 +37,13 @@ struct span {
 int	 fields_parse(const char *text, size_t len, struct fieldblock *fb);
 /* The same, names and raw values only: every value is NULL. */
 int	 fields_parse_raw(const char *text, size_t len, struct fieldblock *fb);
+/*
+ * The fields of an entity GMime has parsed already, as fields_parse gives
+ * them for its header block.
+ */
+struct _GMimeObject;
+void	 fields_of_object(struct _GMimeObject *obj, struct fieldblock *fb);
+void	 fields_of_object_raw(struct _GMimeObject *obj, struct fieldblock *fb);
 void	 fields_free(struct fieldblock *fb);
 
 /* The first field named lname (lowercase), or NULL. */

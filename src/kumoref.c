@@ -243,21 +243,30 @@ kumoref_decode_value(const char *raw, size_t len)
 }
 
 json_t *
-kumoref_scan_headers(const char *headers, size_t len)
+kumoref_scan_fields(const struct fieldblock *fb)
 {
-	struct fieldblock fb;
 	json_t *found = NULL;
 
-	/* A block that does not parse has no trace, as in KumoMTA. */
-	if (headers == NULL || fields_parse_raw(headers, len, &fb) != 0)
-		return NULL;
-	for (size_t i = 0; i < fb.n && found == NULL; i++) {
-		const struct field *f = &fb.v[i];
+	for (size_t i = 0; i < fb->n && found == NULL; i++) {
+		const struct field *f = &fb->v[i];
 		/* Names are lowercased: "x-" stands for "X-" and "x-". */
 		if (strncmp(f->name, "x-", 2) != 0 || f->raw == NULL)
 			continue;
 		found = kumoref_decode_value(f->raw, strlen(f->raw));
 	}
+	return found;
+}
+
+json_t *
+kumoref_scan_headers(const char *headers, size_t len)
+{
+	struct fieldblock fb;
+	json_t *found;
+
+	/* A block that does not parse has no trace, as in KumoMTA. */
+	if (headers == NULL || fields_parse_raw(headers, len, &fb) != 0)
+		return NULL;
+	found = kumoref_scan_fields(&fb);
 	fields_free(&fb);
 	return found;
 }

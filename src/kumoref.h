@@ -22,6 +22,9 @@ json_t	*kumoref_decode_value(const char *raw, size_t len);
  * that decodes wins. Returns a new reference or NULL.
  */
 json_t	*kumoref_scan_headers(const char *headers, size_t len);
+/* The same scan over fields already parsed (struct fieldblock of fields.h). */
+struct fieldblock;
+json_t	*kumoref_scan_fields(const struct fieldblock *fb);
 
 /*
  * Encode a payload as KumoMTA's TraceHeaders::apply_supplemental does: the

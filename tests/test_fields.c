@@ -4,7 +4,10 @@
  */
 #include "testutil.h"
 
+#include <gmime/gmime.h>
+
 #include "fields.h"
+#include "message.h"
 
 static void
 test_parse_values(void **state)
@@ -184,6 +187,57 @@ test_split_typed(void **state)
 	assert_null(v);
 }
 
+/*
+ * The fields of an entity GMime parsed within a message are those
+ * fields_parse gives for its header block: names, raw values, values;
+ * the raw variant leaves every value NULL.
+ */
+static void
+test_fields_of_object(void **state)
+{
+	const char *part_headers =
+	    "Content-Type: text/rfc822-headers;\n charset=us-ascii\n"
+	    "Content-Description: =?utf-8?q?R=C3=BCckl=C3=A4ufer?=\n"
+	    "X-Folded: one\n\ttwo   three\n";
+	char *text = xasprintf("From: a@example.org\nMIME-Version: 1.0\n"
+	    "Content-Type: multipart/report; boundary=\"b\"\n\n"
+	    "--b\n%s\nSubject: inner\n\n--b--\n", part_headers);
+	struct message m;
+	struct fieldblock a, b, c;
+	(void)state;
+
+	message_load(&m, text, strlen(text));
+	assert_non_null(m.mime);
+	GMimeObject *top = g_mime_message_get_mime_part(m.mime);
+	assert_true(GMIME_IS_MULTIPART(top));
+	GMimeObject *part = g_mime_multipart_get_part(GMIME_MULTIPART(top), 0);
+	assert_non_null(part);
+
+	assert_int_equal(fields_parse(part_headers, strlen(part_headers), &a), 0);
+	fields_of_object(part, &b);
+	fields_of_object_raw(part, &c);
+	assert_int_equal(a.n, 3);
+	assert_int_equal(b.n, a.n);
+	assert_int_equal(c.n, a.n);
+	for (size_t i = 0; i < a.n; i++) {
+		assert_string_equal(b.v[i].name, a.v[i].name);
+		assert_string_equal(b.v[i].raw, a.v[i].raw);
+		assert_string_equal(b.v[i].value, a.v[i].value);
+		assert_int_equal(b.v[i].utf8, a.v[i].utf8);
+		assert_string_equal(c.v[i].name, a.v[i].name);
+		assert_string_equal(c.v[i].raw, a.v[i].raw);
+		assert_null(c.v[i].value);
+	}
+	assert_string_equal(b.v[1].value, "R\xc3\xbc" "ckl\xc3\xa4" "ufer");
+	assert_string_equal(b.v[2].raw, " one\n\ttwo   three");
+	assert_string_equal(b.v[2].value, "one two three");
+	fields_free(&a);
+	fields_free(&b);
+	fields_free(&c);
+	message_free(&m);
+	free(text);
+}
+
 int
 main(void)
 {
@@ -193,6 +247,7 @@ main(void)
 		cmocka_unit_test(test_parse_block_edges),
 		cmocka_unit_test(test_split_groups),
 		cmocka_unit_test(test_split_typed),
+		cmocka_unit_test(test_fields_of_object),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
