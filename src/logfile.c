@@ -76,6 +76,7 @@ struct segment {
 	uint64_t	 written;	/* commits written */
 	uint64_t	 synced;	/* commits on stable storage */
 	bool		 syncing;
+	bool		 dirty;		/* appended, not yet flushed to fd */
 	bool		 bad;
 	int		 err;
 	unsigned	 refs;
@@ -435,8 +436,20 @@ seg_close_locked(struct logfile *lf)
 static void
 sync_segment_locked(struct logfile *lf, struct segment *seg)
 {
-	uint64_t target = seg->written;
-	int fault = lf->fault_sync, r, e;
+	struct sink_out o = { seg_write, seg };
+	uint64_t target;
+	int fault, r, e;
+
+	/* Every commit so far reaches the descriptor in one flush. */
+	if (seg->dirty) {
+		seg->dirty = false;
+		if (lf->ops->flush(seg->sink, &o) != 0) {
+			seg_fail_locked(lf, seg, errno);
+			return;
+		}
+	}
+	target = seg->written;
+	fault = lf->fault_sync;
 
 	lf->fault_sync = 0;
 	seg->syncing = true;
@@ -904,7 +917,13 @@ commit_write_locked(struct logfile *lf, const char *const *lines, size_t n,
 		    lf->ops->append(seg->sink, &o, "\n", 1) != 0 ? -1 : 0;
 		len += l + 1;
 	}
-	if (rc == 0)
+	/*
+	 * With fsync on, the flush waits for the sync that needs it (one
+	 * zstd flush and write per sync, not per commit).
+	 */
+	if (rc == 0 && lf->cfg.fsync)
+		seg->dirty = true;
+	else if (rc == 0)
 		rc = lf->ops->flush(seg->sink, &o);
 	if (rc != 0) {
 		e = errno;

@@ -852,18 +852,30 @@ test_async_outcomes(void **state)
 	assert_int_equal(w.lost, 1);
 	assert_false(logfile_healthy(w.lf));
 
+	/* With fsync on, the write happens with the sync: lost there. */
 	logfile_inject_fault(w.lf, LOGFILE_FAULT_WRITE, ENOSPC);
-	errno = 0;
-	assert_int_equal(commit_async1(&w, "{\"lost\":3}"), -1);
-	assert_int_equal(errno, ENOSPC);
-	assert_int_equal(w.settled, 2);
+	assert_int_equal(commit_async1(&w, "{\"lost\":3}"), 1);
+	pthread_mutex_lock(&w.mu);
+	while (w.settled < 3)
+		pthread_cond_wait(&w.cv, &w.mu);
+	pthread_mutex_unlock(&w.mu);
+	assert_int_equal(w.lost, 2);
 
 	/* Commits left pending are settled before close returns. */
 	for (int i = 0; i < 50; i++)
 		assert_int_equal(commit_async1(&w, "{\"last\":4}"), 1);
 	logfile_close(w.lf);
-	assert_int_equal(w.settled, 52);
-	assert_int_equal(w.lost, 1);
+	assert_int_equal(w.settled, 53);
+	assert_int_equal(w.lost, 2);
+
+	/* Without fsync a write failure is known at once: -1, no callback. */
+	w.lf = open_log(dir, false, false, 0, 0);
+	logfile_inject_fault(w.lf, LOGFILE_FAULT_WRITE, ENOSPC);
+	errno = 0;
+	assert_int_equal(commit_async1(&w, "{\"lost\":5}"), -1);
+	assert_int_equal(errno, ENOSPC);
+	logfile_close(w.lf);
+	assert_int_equal(w.settled, 53);
 
 	/*
 	 * The record whose sync failed was written whole and survives the
@@ -875,6 +887,7 @@ test_async_outcomes(void **state)
 	assert_non_null(strstr(all, "{\"ok\":1}\n"));
 	assert_non_null(strstr(all, "{\"lost\":2}\n"));
 	assert_null(strstr(all, "\"lost\":3"));
+	assert_null(strstr(all, "\"lost\":5"));
 	free(all);
 	pthread_cond_destroy(&w.cv);
 	pthread_mutex_destroy(&w.mu);
