@@ -65,6 +65,20 @@ push(struct job **head, struct job **tail, struct job *j)
 	*tail = j;
 }
 
+/*
+ * Hand a finished job to the event loop. Only the first of a batch wakes
+ * it: until drain_done takes the list, the event is active already.
+ */
+static void
+push_done_locked(struct pool *p, struct job *j)
+{
+	bool wake = p->done_head == NULL;
+
+	push(&p->done_head, &p->done_tail, j);
+	if (wake)
+		event_active(p->ev_done, EV_READ, 0);
+}
+
 /* Start one more worker; false when none can be started. */
 static bool
 start_thread_locked(struct pool *p)
@@ -125,10 +139,8 @@ worker_main(void *arg)
 		pthread_mutex_lock(&p->lock);
 		p->running--;
 		/* A deferred job may be finished, even freed, by now. */
-		if (!deferring) {
-			push(&p->done_head, &p->done_tail, j);
-			event_active(p->ev_done, EV_READ, 0);
-		}
+		if (!deferring)
+			push_done_locked(p, j);
 	}
 	pthread_mutex_unlock(&p->lock);
 	return NULL;
@@ -178,10 +190,9 @@ void
 pool_complete(struct pool *p, struct job *j)
 {
 	pthread_mutex_lock(&p->lock);
-	push(&p->done_head, &p->done_tail, j);
+	push_done_locked(p, j);
 	if (--p->deferred == 0)
 		pthread_cond_broadcast(&p->settled);
-	event_active(p->ev_done, EV_READ, 0);
 	pthread_mutex_unlock(&p->lock);
 }
 
