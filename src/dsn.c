@@ -555,6 +555,8 @@ returned_trace(const struct message *m, GMimeMultipart *mp)
 	struct raw_entity *kids;
 	size_t nkids = message_children(m, &kids);
 	int ngm = g_mime_multipart_get_count(mp);
+	/* GMime's children are the raw ones when their counts agree. */
+	bool matched = ngm >= 0 && (size_t)ngm == nkids;
 	json_t *trace = NULL;
 
 	for (size_t i = 0; i < nkids; i++) {
@@ -562,13 +564,14 @@ returned_trace(const struct message *m, GMimeMultipart *mp)
 		char *ct, *decoded = NULL;
 		const char *body = kids[i].body;
 		size_t blen = kids[i].body_len;
+		GMimeObject *o = matched ?
+		    g_mime_multipart_get_part(mp, (int)i) : NULL;
 
 		if (!may_be_returned(kids[i].headers, kids[i].headers_len))
 			continue;
-		/* GMime parsed these fields already when it matches by position. */
-		if (ngm >= 0 && (size_t)ngm == nkids)
-			fields_of_object(g_mime_multipart_get_part(mp, (int)i),
-			    &fb);
+		/* The fields GMime parsed already, or the raw block's. */
+		if (o != NULL)
+			fields_of_object(o, &fb);
 		else if (fields_parse(kids[i].headers, kids[i].headers_len,
 		    &fb) != 0)
 			continue;
@@ -584,17 +587,12 @@ returned_trace(const struct message *m, GMimeMultipart *mp)
 		if (!whole && !headers)
 			continue;
 		if (encoded) {
-			if (ngm < 0 || (size_t)ngm != nkids)
-				continue;
-			GMimeObject *o = g_mime_multipart_get_part(mp, (int)i);
 			if (o == NULL || !GMIME_IS_PART(o) ||
 			    (decoded = mime_part_decoded(o, &blen)) == NULL)
 				continue;
 			body = decoded;
 		}
 		json_t *t;
-		GMimeObject *o = ngm >= 0 && (size_t)ngm == nkids ?
-		    g_mime_multipart_get_part(mp, (int)i) : NULL;
 		GMimeMessage *inner_msg = whole && !encoded && o != NULL &&
 		    GMIME_IS_MESSAGE_PART(o) ?
 		    g_mime_message_part_get_message(GMIME_MESSAGE_PART(o)) : NULL;

@@ -501,8 +501,8 @@ waiter_settled(const struct log_waiter *w)
 }
 
 /*
- * Take every settled waiter off the list and call it back, outside the
- * lock, in commit order; then let go of their segments.
+ * Take every settled waiter off the list, let go of its segment, and call
+ * it back outside the lock, in commit order.
  */
 static void
 settle_waiters_locked(struct logfile *lf)
@@ -525,28 +525,19 @@ settle_waiters_locked(struct logfile *lf)
 			lf->healthy = true;
 		else
 			lf->st.failures++;
+		seg_unref_locked(lf, w->seg);
+		w->seg = NULL;
 		*tail = w;
 		tail = &w->next;
 	}
-	/* The callbacks may free the waiters: keep the segments apart. */
-	size_t n = 0;
-	for (struct log_waiter *w = done; w != NULL; w = w->next)
-		n++;
-	struct segment **segs = n > 0 ? xcalloc(n, sizeof(*segs)) : NULL;
-	n = 0;
-	for (struct log_waiter *w = done; w != NULL; w = w->next)
-		segs[n++] = w->seg;
 	pthread_mutex_unlock(&lf->mu);
 	while (done != NULL) {
 		struct log_waiter *w = done;
 
-		done = w->next;
+		done = w->next;		/* the callback may free w */
 		w->done(w, w->err);
 	}
 	pthread_mutex_lock(&lf->mu);
-	for (size_t i = 0; i < n; i++)
-		seg_unref_locked(lf, segs[i]);
-	free(segs);
 }
 
 /* The sync thread: leads the syncs the asynchronous commits wait for. */
@@ -945,6 +936,29 @@ commit_write_locked(struct logfile *lf, const char *const *lines, size_t n,
 	return 0;
 }
 
+/*
+ * The start of both commits: check and write the lines. On success lf->mu
+ * is held and *segp, *seqp are as commit_write_locked gives them; on
+ * failure nothing is held and errno is set.
+ */
+static int
+commit_begin(struct logfile *lf, const char *const *lines, size_t n,
+    struct segment **segp, uint64_t *seqp)
+{
+	int e;
+
+	if (check_lines(lines, n) != 0)
+		return -1;
+	pthread_mutex_lock(&lf->mu);
+	if (commit_write_locked(lf, lines, n, segp, seqp) != 0) {
+		e = errno;
+		pthread_mutex_unlock(&lf->mu);
+		errno = e;
+		return -1;
+	}
+	return 0;
+}
+
 int
 logfile_commit(struct logfile *lf, const char *const *lines, size_t n)
 {
@@ -954,15 +968,8 @@ logfile_commit(struct logfile *lf, const char *const *lines, size_t n)
 
 	if (n == 0)
 		return 0;
-	if (check_lines(lines, n) != 0)
+	if (commit_begin(lf, lines, n, &seg, &seq) != 0)
 		return -1;
-	pthread_mutex_lock(&lf->mu);
-	if (commit_write_locked(lf, lines, n, &seg, &seq) != 0) {
-		e = errno;
-		pthread_mutex_unlock(&lf->mu);
-		errno = e;
-		return -1;
-	}
 	if (lf->cfg.fsync) {
 		/* Let the worker pool run another message during the wait. */
 		pool_wait_begin();
@@ -987,19 +994,11 @@ logfile_commit_async(struct logfile *lf, const char *const *lines, size_t n,
 {
 	struct segment *seg;
 	uint64_t seq;
-	int e;
 
 	if (n == 0)
 		return 0;
-	if (check_lines(lines, n) != 0)
+	if (commit_begin(lf, lines, n, &seg, &seq) != 0)
 		return -1;
-	pthread_mutex_lock(&lf->mu);
-	if (commit_write_locked(lf, lines, n, &seg, &seq) != 0) {
-		e = errno;
-		pthread_mutex_unlock(&lf->mu);
-		errno = e;
-		return -1;
-	}
 	if (!lf->cfg.fsync || seg->synced >= seq) {
 		lf->healthy = true;
 		seg_unref_locked(lf, seg);
