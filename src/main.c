@@ -6,6 +6,9 @@
 
 #include <event2/event.h>
 #include <getopt.h>
+#ifdef HAVE_MIMALLOC
+#include <mimalloc.h>
+#endif
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -114,6 +117,11 @@ main(int argc, char **argv)
 		return cmd_parse(argc - 1, argv + 1);
 	if (argc == 2 && strcmp(argv[1], "--version") == 0) {
 		printf("oobd %s\n", PACKAGE_VERSION);
+#ifdef HAVE_MIMALLOC
+		int v = mi_version();
+		printf("malloc: mimalloc %d.%d.%d\n", v / 100, v / 10 % 10,
+		    v % 10);
+#endif
 		return 0;
 	}
 	if (argc == 2 && strcmp(argv[1], "--help") == 0) {
