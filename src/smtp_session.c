@@ -1646,7 +1646,6 @@ session_read_room(struct smtp_session *s)
 	    read_limit(s))
 		return;
 	s->rd_full = false;
-	fprintf(stderr, "DEBUG rd_room\n");
 	if (s->rd_on)
 		event_add(s->rev, &s->idle);
 }
@@ -1678,7 +1677,6 @@ plain_read_cb(evutil_socket_t fd, short what, void *arg)
 	}
 	if (have >= limit) {
 		s->rd_full = true;
-		fprintf(stderr, "DEBUG rd_full %zu\n", have);
 		event_del(s->rev);
 		return;
 	}
@@ -1953,9 +1951,7 @@ smtp_session_start(struct server *srv, struct listener *l, evutil_socket_t fd,
 	s->idle = idle;
 	s->rd_size = READ_MIN;
 	/* Bound what one client can make us buffer. */
-	bufferevent_setwatermark(s->bev, EV_READ, 0,
-	    cfg->max_line_length > DATA_CHUNK ? cfg->max_line_length * 2 :
-	    DATA_CHUNK * 2);
+	bufferevent_setwatermark(s->bev, EV_READ, 0, read_limit(s));
 	log_msg(LOG_INFO, s->id, "event=connect addr=%s port=%d via=%s", s->ip,
 	    s->port, l->name);
 
