@@ -723,8 +723,7 @@ arf_decode(const struct message *m, struct report *r)
 	size_t n = 0;
 	int rc = 0;
 
-	if (m->mime != NULL)
-		mp = g_mime_message_get_mime_part(m->mime);
+	mp = m->mime;
 	/*
 	 * A multipart/report that names another report type (a DSN) is
 	 * neither ARF nor a complaint: decide that before parsing any part.

@@ -49,9 +49,9 @@ usage(FILE *f)
  * parser, so groups, comments and encoded words are handled.
  */
 static char *
-header_address(GMimeMessage *msg, const char *name)
+header_address(GMimeObject *msg, const char *name)
 {
-	const char *value = g_mime_object_get_header(GMIME_OBJECT(msg), name);
+	const char *value = g_mime_object_get_header(msg, name);
 	InternetAddressList *list;
 	char *addr = NULL;
 
@@ -75,10 +75,9 @@ header_address(GMimeMessage *msg, const char *name)
 
 /* The Return-Path address without its angle brackets ("" for <>). */
 static char *
-return_path(GMimeMessage *msg)
+return_path(GMimeObject *msg)
 {
-	const char *v = g_mime_object_get_header(GMIME_OBJECT(msg),
-	    "Return-Path");
+	const char *v = g_mime_object_get_header(msg, "Return-Path");
 	char *s, *p;
 
 	if (v == NULL)

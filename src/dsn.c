@@ -652,9 +652,7 @@ dsn_decode(const struct message *m, struct report *r)
 	GMimeMultipart *mp;
 	bool global = false;
 
-	if (m->mime == NULL)
-		return 0;
-	top = g_mime_message_get_mime_part(m->mime);
+	top = m->mime;
 	if (top == NULL || !GMIME_IS_MULTIPART(top) ||
 	    !mime_is(top, "multipart", "report"))
 		return 0;

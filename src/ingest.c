@@ -153,62 +153,18 @@ header_line_value(GMimeHeader *h)
  * case, keys spelled as at their first occurrence, a repeated header
  * becoming an array.
  */
-static int
-header_offset_cmp(const void *a, const void *b)
-{
-	gint64 x = g_mime_header_get_offset(*(GMimeHeader *const *)a);
-	gint64 y = g_mime_header_get_offset(*(GMimeHeader *const *)b);
-
-	return x < y ? -1 : x > y;
-}
-
-/*
- * The message's top-level header fields in the order they were received.
- * GMime keeps the Content-* fields on the top MIME part rather than on the
- * message, so the two lists are merged by stream offset. The caller frees
- * the array (not the headers); *n receives its length.
- */
-static GMimeHeader **
-top_headers(const struct message *m, size_t *n)
-{
-	GMimeHeaderList *lists[2];
-	GMimeObject *part = g_mime_message_get_mime_part(m->mime);
-	size_t total = 0, k = 0;
-
-	lists[0] = g_mime_object_get_header_list(GMIME_OBJECT(m->mime));
-	lists[1] = part != NULL ? g_mime_object_get_header_list(part) : NULL;
-	for (int l = 0; l < 2; l++)
-		if (lists[l] != NULL)
-			total += (size_t)g_mime_header_list_get_count(lists[l]);
-	GMimeHeader **v = xcalloc(total + 1, sizeof(*v));
-	for (int l = 0; l < 2; l++) {
-		if (lists[l] == NULL)
-			continue;
-		int count = g_mime_header_list_get_count(lists[l]);
-		for (int i = 0; i < count; i++)
-			v[k++] = g_mime_header_list_get_header_at(lists[l], i);
-	}
-	qsort(v, k, sizeof(*v), header_offset_cmp);
-	*n = k;
-	return v;
-}
-
-/*
- * The logger's headers from the message: names compared without regard to
- * case, keys spelled as at their first occurrence, a repeated header
- * becoming an array.
- */
 static json_t *
 capture_headers(const struct ingest_config *cfg, const struct message *m)
 {
 	json_t *out = json_object();
-	size_t count;
 
 	if (cfg->nheader_names == 0 || m->mime == NULL)
 		return out;
-	GMimeHeader **hs = top_headers(m, &count);
-	for (size_t i = 0; i < count; i++) {
-		const char *name = g_mime_header_get_name(hs[i]);
+	GMimeHeaderList *hl = g_mime_object_get_header_list(m->mime);
+	int count = g_mime_header_list_get_count(hl);
+	for (int i = 0; i < count; i++) {
+		GMimeHeader *h = g_mime_header_list_get_header_at(hl, i);
+		const char *name = g_mime_header_get_name(h);
 		bool wanted = false;
 
 		if (name == NULL)
@@ -217,7 +173,7 @@ capture_headers(const struct ingest_config *cfg, const struct message *m)
 			wanted = name_matches(name, cfg->header_names[j], true);
 		if (!wanted)
 			continue;
-		char *line = header_line_value(hs[i]);
+		char *line = header_line_value(h);
 		json_t *v = json_string_lossy(line);
 		free(line);
 		/* Find an earlier occurrence under any spelling of the name. */
@@ -240,7 +196,6 @@ capture_headers(const struct ingest_config *cfg, const struct message *m)
 			json_object_set_new(out, key, a);
 		}
 	}
-	free(hs);
 	return out;
 }
 

@@ -115,7 +115,12 @@ message_load(struct message *m, const char *data, size_t len)
 	stream = g_mime_stream_mem_new_with_buffer(m->text, m->len);
 	parser = g_mime_parser_new_with_stream(stream);
 	g_mime_parser_set_format(parser, GMIME_FORMAT_MESSAGE);
-	m->mime = g_mime_parser_construct_message(parser, NULL);
+	/*
+	 * A part rather than a GMimeMessage: the decoders read the fields
+	 * themselves, and a message would parse its address and date fields
+	 * into objects nobody asks for.
+	 */
+	m->mime = g_mime_parser_construct_part(parser, NULL);
 	g_object_unref(parser);
 	g_object_unref(stream);
 	return 0;
@@ -128,6 +133,54 @@ message_free(struct message *m)
 		g_object_unref(m->mime);
 	free(m->text);
 	memset(m, 0, sizeof(*m));
+}
+
+const char *
+message_subject(const struct message *m)
+{
+	GMimeHeaderList *hl;
+	const char *subject = NULL;
+
+	if (m->mime == NULL)
+		return NULL;
+	hl = g_mime_object_get_header_list(m->mime);
+	for (int i = g_mime_header_list_get_count(hl) - 1; i >= 0; i--) {
+		GMimeHeader *h = g_mime_header_list_get_header_at(hl, i);
+		const char *name = g_mime_header_get_name(h);
+		if (name != NULL && str_ieq(name, "Subject")) {
+			subject = g_mime_header_get_value(h);
+			break;
+		}
+	}
+	return subject;
+}
+
+InternetAddressList *
+message_addresses(const struct message *m, const char *name)
+{
+	InternetAddressList *all = NULL;
+	GMimeHeaderList *hl;
+
+	if (m->mime == NULL)
+		return NULL;
+	hl = g_mime_object_get_header_list(m->mime);
+	int count = g_mime_header_list_get_count(hl);
+	for (int i = 0; i < count; i++) {
+		GMimeHeader *h = g_mime_header_list_get_header_at(hl, i);
+		const char *n = g_mime_header_get_name(h);
+		const char *raw = g_mime_header_get_raw_value(h);
+		InternetAddressList *l;
+
+		if (n == NULL || raw == NULL || !str_ieq(n, name))
+			continue;
+		if ((l = internet_address_list_parse(NULL, raw)) == NULL)
+			continue;
+		if (all == NULL)
+			all = internet_address_list_new();
+		internet_address_list_append(all, l);
+		g_object_unref(l);
+	}
+	return all;
 }
 
 void
@@ -193,9 +246,7 @@ message_children(const struct message *m, struct raw_entity **out)
 	size_t n = 0, cap = 0;
 
 	*out = NULL;
-	if (m->mime == NULL)
-		return 0;
-	top = g_mime_message_get_mime_part(m->mime);
+	top = m->mime;
 	if (top == NULL || !GMIME_IS_MULTIPART(top))
 		return 0;
 	boundary = g_mime_multipart_get_boundary(GMIME_MULTIPART(top));
@@ -291,12 +342,12 @@ message_mime_shape(const struct message *m, size_t *depth, size_t *parts)
 
 	*depth = 0;
 	*parts = 0;
-	if (m->mime == NULL || g_mime_message_get_mime_part(m->mime) == NULL)
+	if (m->mime == NULL)
 		return;
 	/* An explicit stack: the tree may be as deep as GMime allows. */
 	cap = 16;
 	stack = xmalloc(cap * sizeof(*stack));
-	stack[n++] = (struct frame){ g_mime_message_get_mime_part(m->mime), 1 };
+	stack[n++] = (struct frame){ m->mime, 1 };
 	while (n > 0) {
 		struct frame f = stack[--n];
 		GMimeObject *kids[1] = { NULL };

@@ -13,7 +13,12 @@ struct message {
 	char	*text;		/* LF line ends, NUL-terminated */
 	size_t	 len;
 	size_t	 wire_size;	/* size with CRLF line ends, as SMTP carries it */
-	GMimeMessage *mime;	/* NULL when GMime found no message at all */
+	/*
+	 * The top-level entity, parsed as a MIME part: its header list holds
+	 * every top-level field in the order received. NULL when GMime found
+	 * no message at all.
+	 */
+	GMimeObject *mime;
 };
 
 /* A header block and body inside message text (not NUL-terminated). */
@@ -51,6 +56,20 @@ void	 message_mime_shape(const struct message *m, size_t *depth,
  * the count (0 if the message is not multipart); *out is malloc'ed.
  */
 size_t	 message_children(const struct message *m, struct raw_entity **out);
+
+/*
+ * The value of the last top-level Subject field, unfolded and decoded as
+ * GMime decodes it, or NULL.
+ */
+const char *message_subject(const struct message *m);
+
+/*
+ * The addresses of every top-level field called name (From, To, ...) in
+ * their order, parsed with GMime's address parser: a new list the caller
+ * unrefs, or NULL when m has no such field.
+ */
+InternetAddressList *message_addresses(const struct message *m,
+	    const char *name);
 
 /* Split text into its header block and body at the first empty line. */
 void	 raw_entity_split(const char *text, size_t len, struct raw_entity *e);

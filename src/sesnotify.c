@@ -157,8 +157,7 @@ load_event(const struct message *m, const char *kind)
 	GMimeObject *top;
 	char *text;
 
-	if (m->mime == NULL ||
-	    (top = g_mime_message_get_mime_part(m->mime)) == NULL ||
+	if ((top = m->mime) == NULL ||
 	    !GMIME_IS_TEXT_PART(top) || !mime_is(top, "text", "plain"))
 		return NULL;
 	text = g_mime_text_part_get_text(GMIME_TEXT_PART(top));

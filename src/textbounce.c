@@ -283,7 +283,7 @@ strip_html(const char *s)
 static char *
 notice_text(const struct message *m)
 {
-	GMimeObject *top = g_mime_message_get_mime_part(m->mime);
+	GMimeObject *top = m->mime;
 	GMimeObject *part;
 	char *text, *out;
 
@@ -334,10 +334,9 @@ notice_text(const struct message *m)
 static bool
 looks_like_bounce(const struct message *m, const char *text)
 {
-	const char *from = g_mime_object_get_header(GMIME_OBJECT(m->mime),
-	    "From");
-	const char *subject = g_mime_message_get_subject(m->mime);
-	const char *auto_sub = g_mime_object_get_header(GMIME_OBJECT(m->mime),
+	const char *from = g_mime_object_get_header(m->mime, "From");
+	const char *subject = message_subject(m);
+	const char *auto_sub = g_mime_object_get_header(m->mime,
 	    "Auto-Submitted");
 
 	bool daemon = matches(RE_SENDER, from);
@@ -635,12 +634,10 @@ own_addresses(const struct message *m, char ***out)
 {
 	char **v = NULL;
 	size_t n = 0;
-	GMimeAddressType types[] = { GMIME_ADDRESS_TYPE_FROM,
-	    GMIME_ADDRESS_TYPE_TO };
+	const char *types[] = { "From", "To" };
 
 	for (size_t t = 0; t < nitems(types); t++) {
-		InternetAddressList *l = g_mime_message_get_addresses(m->mime,
-		    types[t]);
+		InternetAddressList *l = message_addresses(m, types[t]);
 		int count = l != NULL ? internet_address_list_length(l) : 0;
 		for (int i = 0; i < count && i < 16; i++) {
 			InternetAddress *ia = internet_address_list_get_address(l, i);
@@ -653,6 +650,8 @@ own_addresses(const struct message *m, char ***out)
 			v = xrealloc(v, (n + 1) * sizeof(*v));
 			v[n++] = addr_key(a, strlen(a));
 		}
+		if (l != NULL)
+			g_object_unref(l);
 	}
 	*out = v;
 	return n;
@@ -667,8 +666,7 @@ static size_t
 failed_recipients_header(const struct message *m, const char *text,
     struct rcpt_at **out)
 {
-	GMimeHeaderList *hl = g_mime_object_get_header_list(
-	    GMIME_OBJECT(m->mime));
+	GMimeHeaderList *hl = g_mime_object_get_header_list(m->mime);
 	int count = g_mime_header_list_get_count(hl);
 	struct rcpt_at *v = NULL;
 	size_t n = 0;

@@ -208,7 +208,7 @@ test_fields_of_object(void **state)
 
 	message_load(&m, text, strlen(text));
 	assert_non_null(m.mime);
-	GMimeObject *top = g_mime_message_get_mime_part(m.mime);
+	GMimeObject *top = m.mime;
 	assert_true(GMIME_IS_MULTIPART(top));
 	GMimeObject *part = g_mime_multipart_get_part(GMIME_MULTIPART(top), 0);
 	assert_non_null(part);

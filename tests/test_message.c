@@ -24,7 +24,7 @@ test_line_endings(void **state)
 		assert_int_equal(m.len, 25);
 		assert_int_equal(m.wire_size, 29);
 		assert_non_null(m.mime);
-		assert_string_equal(g_mime_message_get_subject(m.mime), "x");
+		assert_string_equal(message_subject(&m), "x");
 		message_free(&m);
 	}
 }
@@ -50,7 +50,7 @@ test_children_spans(void **state)
 	free(kids);
 
 	/* GMime sees the same parts. */
-	GMimeObject *top = g_mime_message_get_mime_part(m.mime);
+	GMimeObject *top = m.mime;
 	assert_true(GMIME_IS_MULTIPART(top));
 	assert_int_equal(g_mime_multipart_get_count(GMIME_MULTIPART(top)), 3);
 	GMimeObject *ds = g_mime_multipart_get_part(GMIME_MULTIPART(top), 1);
@@ -79,7 +79,7 @@ test_transfer_decoding(void **state)
 
 	(void)state;
 	message_load(&m, text, strlen(text));
-	GMimeObject *top = g_mime_message_get_mime_part(m.mime);
+	GMimeObject *top = m.mime;
 	GMimeObject *ds = g_mime_multipart_get_part(GMIME_MULTIPART(top), 0);
 	size_t dlen;
 	char *decoded = mime_part_decoded(ds, &dlen);
@@ -146,7 +146,7 @@ test_long_field_capped(void **state)
 	assert_int_equal(subj + 1 - x, 100 * 1024);
 	assert_int_equal(m.len, strlen("To: a@b.example\n") + 100 * 1024 +
 	    strlen("Subject: after\n\nbody\n"));
-	assert_string_equal(g_mime_message_get_subject(m.mime), "after");
+	assert_string_equal(message_subject(&m), "after");
 	message_free(&m);
 	buf_free(&b);
 }
