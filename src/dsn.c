@@ -28,6 +28,9 @@
 /* Far beyond any real DSN; bounds the records one message can produce. */
 #define DSN_MAX_RECIPIENTS	10000
 
+/* Field groups handed to GMime in one parse (fields_parse_groups). */
+#define DSN_GROUP_BATCH		16
+
 static bool
 is_digit(char c)
 {
@@ -676,42 +679,51 @@ dsn_decode(const struct message *m, struct report *r)
 	char *text = status_text(ds);
 	struct span *groups;
 	size_t ngroups = fields_split_groups(text, strlen(text), &groups);
-	struct fieldblock per_message;
+	struct fieldblock fbs[DSN_GROUP_BATCH];
+	int rcs[DSN_GROUP_BATCH];
 	char *reporting_mta = NULL;
-	size_t first = 1;
+	bool first_is_recipient = false;
 	int rc = 1;
 
 	if (ngroups == 0) {
 		rc = -1;
 		goto done;
 	}
-	if (fields_parse(groups[0].p, groups[0].n, &per_message) == 0) {
-		const struct field *f;
-		if ((f = fields_get(&per_message, "reporting-mta")) != NULL)
-			reporting_mta = typed_name(f->value);
-		/*
-		 * Some MTAs omit the blank line after the per-message fields:
-		 * a first group that names a recipient is one as well.
-		 */
-		if (fields_get(&per_message, "final-recipient") != NULL ||
-		    fields_get(&per_message, "original-recipient") != NULL)
-			first = 0;
-		fields_free(&per_message);
-	} else if (ngroups == 1) {
-		rc = -1;
-		goto done;
-	}
-	if (reporting_mta == NULL)
-		reporting_mta = xstrdup("");
+	for (size_t i = 0; i < ngroups; i += DSN_GROUP_BATCH) {
+		size_t k = ngroups - i < DSN_GROUP_BATCH ?
+		    ngroups - i : DSN_GROUP_BATCH;
 
-	for (size_t i = first; i < ngroups; i++) {
-		struct fieldblock fb;
 		if (r->nbounces >= DSN_MAX_RECIPIENTS)
 			break;
-		if (fields_parse(groups[i].p, groups[i].n, &fb) != 0)
-			continue;
-		decode_recipient(&fb, reporting_mta, r);
-		fields_free(&fb);
+		fields_parse_groups(groups + i, k, fbs, rcs);
+		for (size_t j = 0; j < k; j++) {
+			if (i + j == 0) {
+				const struct field *f;
+				if (rcs[0] != 0 && ngroups == 1) {
+					fields_free(&fbs[0]);
+					rc = -1;
+					goto done;
+				}
+				f = fields_get(&fbs[0], "reporting-mta");
+				if (f != NULL)
+					reporting_mta = typed_name(f->value);
+				if (reporting_mta == NULL)
+					reporting_mta = xstrdup("");
+				/*
+				 * Some MTAs omit the blank line after the
+				 * per-message fields: a first group that names
+				 * a recipient is one as well.
+				 */
+				first_is_recipient =
+				    fields_get(&fbs[0], "final-recipient") !=
+				    NULL || fields_get(&fbs[0],
+				    "original-recipient") != NULL;
+			}
+			if (rcs[j] == 0 && (i + j > 0 || first_is_recipient) &&
+			    r->nbounces < DSN_MAX_RECIPIENTS)
+				decode_recipient(&fbs[j], reporting_mta, r);
+			fields_free(&fbs[j]);
+		}
 	}
 	/* Recipient groups that all failed: nothing sensible to report. */
 	if (r->nbounces == 0 && ngroups > 1)

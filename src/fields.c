@@ -118,9 +118,9 @@ parser_key_init(void)
 		fatalx("pthread_key_create failed");
 }
 
-/* This thread's parser, set up to read a copy of text[0..len). */
-static GMimeParser *
-block_parser(const char *text, size_t len)
+/* This thread's parser, its input emptied. */
+static struct block_parser *
+block_parser_get(void)
 {
 	struct block_parser *bp;
 
@@ -135,13 +135,29 @@ block_parser(const char *text, size_t len)
 			fatalx("pthread_setspecific failed");
 	}
 	g_byte_array_set_size(bp->bytes, 0);
-	g_byte_array_append(bp->bytes, (const guint8 *)text, (guint)len);
+	return bp;
+}
+
+/* The parser, set up to read what has been appended to bp->bytes. */
+static GMimeParser *
+block_parser_start(struct block_parser *bp)
+{
 	/* Not the owner: the array stays ours; this also rewinds the stream. */
 	g_mime_stream_mem_set_byte_array(GMIME_STREAM_MEM(bp->stream),
 	    bp->bytes);
 	g_mime_parser_init_with_stream(bp->parser, bp->stream);
 	g_mime_parser_set_format(bp->parser, GMIME_FORMAT_MESSAGE);
 	return bp->parser;
+}
+
+/* This thread's parser, set up to read a copy of text[0..len). */
+static GMimeParser *
+block_parser(const char *text, size_t len)
+{
+	struct block_parser *bp = block_parser_get();
+
+	g_byte_array_append(bp->bytes, (const guint8 *)text, (guint)len);
+	return block_parser_start(bp);
 }
 
 /*
@@ -168,14 +184,14 @@ utf8_value(GMimeHeader *h, const char *raw)
 	return xstrdup(v != NULL ? v : "");
 }
 
-/* The fields of a GMime header list, in its order. */
+/* The fields at [from, to) of a GMime header list, in its order. */
 static void
-collect(GMimeHeaderList *hl, struct fieldblock *fb, bool values)
+collect_range(GMimeHeaderList *hl, int from, int to, struct fieldblock *fb,
+    bool values)
 {
 	size_t cap = 0;
-	int count = hl != NULL ? g_mime_header_list_get_count(hl) : 0;
 
-	for (int i = 0; i < count; i++) {
+	for (int i = from; i < to; i++) {
 		GMimeHeader *h = g_mime_header_list_get_header_at(hl, i);
 		const char *name = h ? g_mime_header_get_name(h) : NULL;
 		const char *raw = h ? g_mime_header_get_raw_value(h) : NULL;
@@ -214,6 +230,15 @@ collect(GMimeHeaderList *hl, struct fieldblock *fb, bool values)
 	}
 }
 
+/* The fields of a GMime header list, in its order. */
+static void
+collect(GMimeHeaderList *hl, struct fieldblock *fb, bool values)
+{
+	int count = hl != NULL ? g_mime_header_list_get_count(hl) : 0;
+
+	collect_range(hl, 0, count, fb, values);
+}
+
 static int
 parse_block(const char *text, size_t len, struct fieldblock *fb, bool values)
 {
@@ -231,6 +256,123 @@ parse_block(const char *text, size_t len, struct fieldblock *fb, bool values)
 	collect(g_mime_object_get_header_list(obj), fb, values);
 	g_object_unref(obj);
 	return 0;
+}
+
+/* Whether GMime left anything after the fields of obj as its content. */
+static bool
+has_content(GMimeObject *obj)
+{
+	GMimeDataWrapper *dw;
+	GMimeStream *s;
+
+	if (!GMIME_IS_PART(obj))
+		return true;	/* a multipart or message: not a plain block */
+	dw = g_mime_part_get_content(GMIME_PART(obj));
+	if (dw == NULL || (s = g_mime_data_wrapper_get_stream(dw)) == NULL)
+		return false;
+	return g_mime_stream_length(s) != 0;
+}
+
+/*
+ * Blocks joined in one parse, each field given back to the block its
+ * offset falls in. In the middle of a block GMime drops a line that is
+ * not a field where at the start of one it gives up on the whole block,
+ * so every block must be seen to start with a field of its own; when one
+ * does not, or anything is left over as content, this returns false with
+ * nothing in out.
+ */
+static bool
+parse_joined(const struct span *blocks, size_t n, struct fieldblock *out)
+{
+	struct block_parser *bp = block_parser_get();
+	size_t *start = xmalloc(n * sizeof(*start));
+	size_t *end = xmalloc(n * sizeof(*end));
+	bool ok = false;
+
+	for (size_t i = 0; i < n; i++) {
+		size_t len = header_block_len(blocks[i].p, blocks[i].n);
+
+		start[i] = bp->bytes->len;
+		g_byte_array_append(bp->bytes, (const guint8 *)blocks[i].p,
+		    (guint)len);
+		end[i] = bp->bytes->len;
+	}
+	GMimeObject *obj = g_mime_parser_construct_part(block_parser_start(bp),
+	    NULL);
+	if (obj == NULL)
+		goto done;
+	if (has_content(obj)) {
+		g_object_unref(obj);
+		goto done;
+	}
+	GMimeHeaderList *hl = g_mime_object_get_header_list(obj);
+	int count = g_mime_header_list_get_count(hl), from = 0;
+	size_t b = 0;
+	ok = true;
+	for (int i = 0; i <= count && ok; i++) {
+		GMimeHeader *h = i < count ?
+		    g_mime_header_list_get_header_at(hl, i) : NULL;
+		gint64 off = h != NULL ? g_mime_header_get_offset(h) : -1;
+		/* Close every block that ends at or before this field. */
+		while (b < n && (h == NULL || off >= (gint64)end[b])) {
+			/* A block with text and no field at its start. */
+			if (start[b] < end[b] && from == i)
+				ok = false;
+			collect_range(hl, from, i, &out[b], true);
+			from = i;
+			b++;
+		}
+		if (h == NULL)
+			break;
+		if (b == n || off < (gint64)start[b])
+			ok = false;
+		else if (i == from) {
+			const char *name = g_mime_header_get_name(h);
+			/* ": x" is a field inside a block, not at its start. */
+			if (off != (gint64)start[b] || name == NULL ||
+			    *name == '\0')
+				ok = false;
+		}
+	}
+	g_object_unref(obj);
+	if (!ok)
+		for (size_t i = 0; i < n; i++)
+			fields_free(&out[i]);
+done:
+	free(start);
+	free(end);
+	return ok;
+}
+
+int
+fields_parse_groups(const struct span *blocks, size_t n,
+    struct fieldblock *out, int *rc)
+{
+	bool joinable = n > 1;
+
+	for (size_t i = 0; i < n; i++) {
+		size_t len = header_block_len(blocks[i].p, blocks[i].n);
+
+		memset(&out[i], 0, sizeof(out[i]));
+		rc[i] = 0;
+		if (len == 0)
+			continue;
+		/* A folded first line would continue the block before it. */
+		if (i > 0 && (blocks[i].p[0] == ' ' || blocks[i].p[0] == '\t'))
+			joinable = false;
+		/* Only the last block may end without a line break. */
+		if (i + 1 < n && blocks[i].p[len - 1] != '\n')
+			joinable = false;
+	}
+	message_library_init();
+	if (joinable && parse_joined(blocks, n, out))
+		return 0;
+	int failed = 0;
+	for (size_t i = 0; i < n; i++)
+		if ((rc[i] = parse_block(blocks[i].p, blocks[i].n, &out[i],
+		    true)) != 0)
+			failed++;
+	return failed;
 }
 
 void

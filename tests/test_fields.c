@@ -8,6 +8,7 @@
 
 #include "fields.h"
 #include "message.h"
+#include "util.h"
 
 static void
 test_parse_values(void **state)
@@ -160,6 +161,115 @@ test_split_groups(void **state)
 	free(g);
 }
 
+/* fields_parse_groups gives each group what fields_parse gives it alone. */
+static void
+check_groups_as_alone(const char *text, size_t want_groups)
+{
+	struct span *groups;
+	size_t n = fields_split_groups(text, strlen(text), &groups);
+	struct fieldblock *got = calloc(n, sizeof(*got));
+	int *rc = calloc(n, sizeof(*rc));
+	int failed = 0;
+
+	assert_int_equal(n, want_groups);
+	int nfailed = fields_parse_groups(groups, n, got, rc);
+	for (size_t i = 0; i < n; i++) {
+		struct fieldblock alone;
+		int arc = fields_parse(groups[i].p, groups[i].n, &alone);
+
+		assert_int_equal(rc[i], arc);
+		failed += arc != 0;
+		assert_int_equal(got[i].n, alone.n);
+		for (size_t j = 0; j < alone.n; j++) {
+			assert_string_equal(got[i].v[j].name, alone.v[j].name);
+			assert_string_equal(got[i].v[j].value, alone.v[j].value);
+			assert_string_equal(got[i].v[j].raw, alone.v[j].raw);
+			assert_int_equal(got[i].v[j].utf8, alone.v[j].utf8);
+		}
+		fields_free(&alone);
+		fields_free(&got[i]);
+	}
+	assert_int_equal(nfailed, failed);
+	free(got);
+	free(rc);
+	free(groups);
+}
+
+static void
+test_parse_groups(void **state)
+{
+	struct span *groups;
+	struct fieldblock fb[3];
+	int rc[3];
+	const char *postfix =
+	    "Reporting-MTA: dns; mx.example.net\n"
+	    "X-Postfix-Queue-ID: 4F1A2B3C4D\n"
+	    "\n"
+	    "Final-Recipient: rfc822; nobody@example.net\n"
+	    "Action: failed\n"
+	    "Status: 5.1.1\n"
+	    "Diagnostic-Code: smtp; 550 5.1.1 <nobody@example.net>: Recipient\n"
+	    "    address rejected\n"
+	    "\n"
+	    "Final-Recipient: rfc822; other@example.net\n"
+	    "Action: delayed\n";
+
+	(void)state;
+	assert_int_equal(fields_split_groups(postfix, strlen(postfix),
+	    &groups), 3);
+	assert_int_equal(fields_parse_groups(groups, 3, fb, rc), 0);
+	free(groups);
+	assert_int_equal(rc[0], 0);
+	assert_int_equal(rc[1], 0);
+	assert_int_equal(rc[2], 0);
+	assert_int_equal(fb[0].n, 2);
+	assert_string_equal(fb[0].v[0].name, "reporting-mta");
+	assert_string_equal(fb[0].v[0].value, "dns; mx.example.net");
+	assert_string_equal(fb[0].v[1].value, "4F1A2B3C4D");
+	assert_int_equal(fb[1].n, 4);
+	assert_string_equal(fb[1].v[0].value, "rfc822; nobody@example.net");
+	assert_string_equal(fb[1].v[3].name, "diagnostic-code");
+	assert_string_equal(fb[1].v[3].value, "smtp; 550 5.1.1 "
+	    "<nobody@example.net>: Recipient address rejected");
+	assert_string_equal(fb[1].v[3].raw, " smtp; 550 5.1.1 "
+	    "<nobody@example.net>: Recipient\n    address rejected");
+	assert_int_equal(fb[2].n, 2);
+	assert_string_equal(fb[2].v[1].name, "action");
+	assert_string_equal(fb[2].v[1].value, "delayed");
+	for (int i = 0; i < 3; i++)
+		fields_free(&fb[i]);
+
+	check_groups_as_alone(postfix, 3);
+	/* A group that starts folded would continue the one before it. */
+	check_groups_as_alone("Reporting-MTA: dns; a\n\n  folded: start\n"
+	    "Action: failed\n", 2);
+	/* Lines that are not fields, first in a group and inside one. */
+	check_groups_as_alone("Reporting-MTA: dns; a\nnot a field\n"
+	    "Arrival-Date: x\n\nFinal-Recipient: rfc822; a@b\n", 2);
+	check_groups_as_alone("Reporting-MTA: dns; a\n\nno colon here\n"
+	    "Final-Recipient: rfc822; a@b\n\nAction: failed\n", 3);
+	/* CRLF, no final line break, bytes that are not UTF-8. */
+	check_groups_as_alone("Reporting-MTA: dns; a\r\n\r\n"
+	    "Final-Recipient: rfc822; a@b\r\nX-Note: caf\xe9\r\n\r\n"
+	    "Action: failed", 3);
+	/* A group that makes GMime build a multipart. */
+	check_groups_as_alone("Reporting-MTA: dns; a\n\nContent-Type: "
+	    "multipart/mixed; boundary=x\nAction: failed\n\n"
+	    "Status: 5.0.0\n", 3);
+	/* Encoded words and a From-line lookalike. */
+	check_groups_as_alone("From someone Mon Jan 1\nReporting-MTA: x\n\n"
+	    "Subject: =?utf-8?q?h=C3=A9llo?=\nFinal-Recipient: a\n", 2);
+
+	/* Many groups. */
+	struct buf many = { 0 };
+	for (int i = 0; i < 40; i++)
+		buf_printf(&many, "Final-Recipient: rfc822; r%d@example.net\n"
+		    "Action: failed\nStatus: 5.1.%d\n\n", i, i % 10);
+	char *text = buf_steal(&many);
+	check_groups_as_alone(text, 40);
+	free(text);
+}
+
 static void
 test_split_typed(void **state)
 {
@@ -246,6 +356,7 @@ main(void)
 		cmocka_unit_test(test_parse_non_utf8),
 		cmocka_unit_test(test_parse_block_edges),
 		cmocka_unit_test(test_split_groups),
+		cmocka_unit_test(test_parse_groups),
 		cmocka_unit_test(test_split_typed),
 		cmocka_unit_test(test_fields_of_object),
 	};
