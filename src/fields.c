@@ -167,13 +167,14 @@ block_parser(const char *text, size_t len)
  * unfolding is done for it.
  */
 static char *
-utf8_value(GMimeHeader *h, const char *raw)
+utf8_value(GMimeHeader *h, const char *raw, bool *decoded)
 {
 	bool plain = strstr(raw, "=?") == NULL;
 
 	for (const char *p = raw; plain && *p != '\0'; p++)
 		if ((unsigned char)*p >= 0x80)
 			plain = false;
+	*decoded = !plain;
 	if (plain) {
 		char *unfolded = g_mime_utils_header_unfold(raw);
 		char *out = xstrdup(unfolded != NULL ? unfolded : "");
@@ -218,15 +219,22 @@ collect_range(GMimeHeaderList *hl, int from, int to, struct fieldblock *fb,
 		f->value = NULL;
 		if (!values)
 			continue;
+		bool decoded = true;
 		if (f->utf8)
-			value = utf8_value(h, raw);
+			value = utf8_value(h, raw, &decoded);
 		else
 			value = lossy_value(f->raw);
 		char *collapsed = collapse_ws(value);
 		free(value);
-		/* A decoded encoded-word may hold anything; keep the promise. */
-		f->value = utf8_lossy(collapsed, strlen(collapsed));
-		free(collapsed);
+		/*
+		 * A decoded encoded-word may hold anything; keep the promise.
+		 * Unfolding and collapsing valid UTF-8 keeps it valid.
+		 */
+		if (decoded) {
+			f->value = utf8_lossy(collapsed, strlen(collapsed));
+			free(collapsed);
+		} else
+			f->value = collapsed;
 	}
 }
 
