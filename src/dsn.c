@@ -545,22 +545,32 @@ may_be_returned(const char *h, size_t n)
 }
 
 /*
- * The X-KumoRef trace of the returned message: every direct child that
- * carries it (message/rfc822 or message/global: the headers of its body;
- * text/rfc822-headers or message/global-headers: the body itself) is
- * scanned, and the last one that decodes wins. Raw spans are used so the
- * header block is byte-exact; an encoded part is decoded by GMime when its
- * GMime counterpart can be matched by position.
+ * A direct child that carries the returned message's header fields
+ * (message/rfc822 or message/global: the headers of its body;
+ * text/rfc822-headers or message/global-headers: the body itself).
  */
-static json_t *
-returned_trace(const struct message *m, GMimeMultipart *mp)
+struct returned {
+	GMimeMessage *inner;	/* GMime parsed the fields already, or */
+	struct span block;	/* the raw header block, byte-exact */
+	char	*decoded;	/* the decoded body block points into */
+};
+
+/*
+ * The children that may carry the trace, in document order. Raw spans are
+ * used so the header block is byte-exact; an encoded part is decoded by
+ * GMime when its GMime counterpart can be matched by position. Returns the
+ * count; *out is malloc'ed.
+ */
+static size_t
+returned_parts(const struct message *m, GMimeMultipart *mp,
+    struct returned **out)
 {
 	struct raw_entity *kids;
-	size_t nkids = message_children(m, &kids);
+	size_t nkids = message_children(m, &kids), n = 0;
 	int ngm = g_mime_multipart_get_count(mp);
 	/* GMime's children are the raw ones when their counts agree. */
 	bool matched = ngm >= 0 && (size_t)ngm == nkids;
-	json_t *trace = NULL;
+	struct returned *v = NULL;
 
 	for (size_t i = 0; i < nkids; i++) {
 		struct fieldblock fb;
@@ -595,33 +605,66 @@ returned_trace(const struct message *m, GMimeMultipart *mp)
 				continue;
 			body = decoded;
 		}
-		json_t *t;
-		GMimeMessage *inner_msg = whole && !encoded && o != NULL &&
+		v = xrealloc(v, (n + 1) * sizeof(*v));
+		v[n] = (struct returned){ .decoded = decoded };
+		v[n].inner = whole && !encoded && o != NULL &&
 		    GMIME_IS_MESSAGE_PART(o) ?
 		    g_mime_message_part_get_message(GMIME_MESSAGE_PART(o)) : NULL;
-		if (inner_msg != NULL) {
+		if (v[n].inner == NULL && whole) {
+			struct raw_entity inner;
+			raw_entity_split(body, blen, &inner);
+			body = inner.headers;
+			blen = inner.headers_len;
+		}
+		v[n].block = (struct span){ body, blen };
+		n++;
+	}
+	free(kids);
+	*out = v;
+	return n;
+}
+
+static void
+returned_free(struct returned *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(v[i].decoded);
+	free(v);
+}
+
+/*
+ * The X-KumoRef trace of the returned message: the last part that
+ * carries one that decodes wins. parsed[] holds the fields of the parts
+ * with a raw block, in order, rc[] their parse results; when parsed is
+ * NULL they are parsed here.
+ */
+static json_t *
+returned_trace(const struct returned *v, size_t n,
+    const struct fieldblock *parsed, const int *rc)
+{
+	json_t *trace = NULL;
+	size_t k = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		json_t *t;
+		if (v[i].inner != NULL) {
 			/* GMime parsed the returned message's fields already. */
 			struct fieldblock inner;
-			fields_of_object_raw(GMIME_OBJECT(inner_msg), &inner);
+			fields_of_object_raw(GMIME_OBJECT(v[i].inner), &inner);
 			t = kumoref_scan_fields(&inner);
 			fields_free(&inner);
-		} else {
-			if (whole) {
-				struct raw_entity inner;
-				raw_entity_split(body, blen, &inner);
-				body = inner.headers;
-				blen = inner.headers_len;
-			}
-			t = kumoref_scan_headers(body, blen);
-		}
+		} else if (parsed != NULL) {
+			/* A block that does not parse has no trace. */
+			t = rc[k] == 0 ? kumoref_scan_fields(&parsed[k]) : NULL;
+			k++;
+		} else
+			t = kumoref_scan_headers(v[i].block.p, v[i].block.n);
 		if (t != NULL) {
 			if (trace != NULL)
 				json_decref(trace);
 			trace = t;
 		}
-		free(decoded);
 	}
-	free(kids);
 	return trace;
 }
 
@@ -680,22 +723,41 @@ dsn_decode(const struct message *m, struct report *r)
 	struct span *groups;
 	size_t ngroups = fields_split_groups(text, strlen(text), &groups);
 	struct fieldblock fbs[DSN_GROUP_BATCH];
+	struct span blocks[DSN_GROUP_BATCH];
+	bool raw_only[DSN_GROUP_BATCH] = { false };
 	int rcs[DSN_GROUP_BATCH];
 	char *reporting_mta = NULL;
-	bool first_is_recipient = false;
+	bool first_is_recipient = false, ret_parsed = false;
+	struct returned *ret = NULL;
+	size_t nret = 0, nraw = 0;
 	int rc = 1;
 
 	if (ngroups == 0) {
 		rc = -1;
 		goto done;
 	}
+	nret = returned_parts(m, mp, &ret);
+	for (size_t j = 0; j < nret; j++)
+		nraw += ret[j].inner == NULL;
+	/* The returned header blocks join the groups' parse when they fit. */
+	bool join_ret = ngroups + nraw <= DSN_GROUP_BATCH;
 	for (size_t i = 0; i < ngroups; i += DSN_GROUP_BATCH) {
 		size_t k = ngroups - i < DSN_GROUP_BATCH ?
-		    ngroups - i : DSN_GROUP_BATCH;
+		    ngroups - i : DSN_GROUP_BATCH, nb = k;
 
 		if (r->nbounces >= DSN_MAX_RECIPIENTS)
 			break;
-		fields_parse_groups(groups + i, k, fbs, rcs);
+		memcpy(blocks, groups + i, k * sizeof(*blocks));
+		if (join_ret && i == 0) {
+			for (size_t j = 0; j < nret; j++) {
+				if (ret[j].inner != NULL)
+					continue;
+				raw_only[nb] = true;
+				blocks[nb++] = ret[j].block;
+			}
+			ret_parsed = true;
+		}
+		fields_parse_groups(blocks, nb, fbs, rcs, raw_only);
 		for (size_t j = 0; j < k; j++) {
 			if (i + j == 0) {
 				const struct field *f;
@@ -729,9 +791,14 @@ dsn_decode(const struct message *m, struct report *r)
 	if (r->nbounces == 0 && ngroups > 1)
 		rc = -1;
 	else
-		r->trace = returned_trace(m, mp);
+		r->trace = returned_trace(ret, nret,
+		    ret_parsed ? fbs + ngroups : NULL, rcs + ngroups);
 
 done:
+	if (ret_parsed)
+		for (size_t j = 0; j < nraw; j++)
+			fields_free(&fbs[ngroups + j]);
+	returned_free(ret, nret);
 	free(reporting_mta);
 	free(groups);
 	free(text);

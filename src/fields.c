@@ -282,6 +282,28 @@ has_content(GMimeObject *obj)
 }
 
 /*
+ * Whether a line break after text[0..len) leaves its fields as they are.
+ * At the end of the input GMime keeps a last line that is a field or a
+ * folded continuation, as it would with a line break, but gives up on the
+ * whole block when the line stops before any ':'. A line break before the
+ * next block must not turn that into a dropped line.
+ */
+static bool
+line_break_neutral(const char *text, size_t len)
+{
+	size_t i = len;
+
+	if (text[len - 1] == '\n')
+		return true;
+	if (text[len - 1] == '\r')
+		return false;
+	while (i > 0 && text[i - 1] != '\n')
+		i--;
+	return text[i] == ' ' || text[i] == '\t' ||
+	    memchr(text + i, ':', len - i) != NULL;
+}
+
+/*
  * Blocks joined in one parse, each field given back to the block its
  * offset falls in. In the middle of a block GMime drops a line that is
  * not a field where at the start of one it gives up on the whole block,
@@ -290,7 +312,8 @@ has_content(GMimeObject *obj)
  * nothing in out.
  */
 static bool
-parse_joined(const struct span *blocks, size_t n, struct fieldblock *out)
+parse_joined(const struct span *blocks, size_t n, struct fieldblock *out,
+    const bool *raw_only)
 {
 	struct block_parser *bp = block_parser_get();
 	size_t *start = xmalloc(n * sizeof(*start));
@@ -303,6 +326,9 @@ parse_joined(const struct span *blocks, size_t n, struct fieldblock *out)
 		start[i] = bp->bytes->len;
 		g_byte_array_append(bp->bytes, (const guint8 *)blocks[i].p,
 		    (guint)len);
+		/* fields_parse_groups saw that this changes no field. */
+		if (i + 1 < n && len > 0 && blocks[i].p[len - 1] != '\n')
+			g_byte_array_append(bp->bytes, (const guint8 *)"\n", 1);
 		end[i] = bp->bytes->len;
 	}
 	GMimeObject *obj = g_mime_parser_construct_part(block_parser_start(bp),
@@ -326,7 +352,8 @@ parse_joined(const struct span *blocks, size_t n, struct fieldblock *out)
 			/* A block with text and no field at its start. */
 			if (start[b] < end[b] && from == i)
 				ok = false;
-			collect_range(hl, from, i, &out[b], true);
+			collect_range(hl, from, i, &out[b],
+			    raw_only == NULL || !raw_only[b]);
 			from = i;
 			b++;
 		}
@@ -354,7 +381,7 @@ done:
 
 int
 fields_parse_groups(const struct span *blocks, size_t n,
-    struct fieldblock *out, int *rc)
+    struct fieldblock *out, int *rc, const bool *raw_only)
 {
 	bool joinable = n > 1;
 
@@ -368,17 +395,16 @@ fields_parse_groups(const struct span *blocks, size_t n,
 		/* A folded first line would continue the block before it. */
 		if (i > 0 && (blocks[i].p[0] == ' ' || blocks[i].p[0] == '\t'))
 			joinable = false;
-		/* Only the last block may end without a line break. */
-		if (i + 1 < n && blocks[i].p[len - 1] != '\n')
+		if (i + 1 < n && !line_break_neutral(blocks[i].p, len))
 			joinable = false;
 	}
 	message_library_init();
-	if (joinable && parse_joined(blocks, n, out))
+	if (joinable && parse_joined(blocks, n, out, raw_only))
 		return 0;
 	int failed = 0;
 	for (size_t i = 0; i < n; i++)
 		if ((rc[i] = parse_block(blocks[i].p, blocks[i].n, &out[i],
-		    true)) != 0)
+		    raw_only == NULL || !raw_only[i])) != 0)
 			failed++;
 	return failed;
 }

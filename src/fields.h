@@ -38,13 +38,14 @@ int	 fields_parse(const char *text, size_t len, struct fieldblock *fb);
 /* The same, names and raw values only: every value is NULL. */
 int	 fields_parse_raw(const char *text, size_t len, struct fieldblock *fb);
 /*
- * Parse n blocks (the groups of a delivery-status part) into out[0..n),
- * each as fields_parse would, rc[i] its result; in one GMime parse where
- * that gives the same fields, which costs far less than one per block.
- * Returns the number of blocks that failed.
+ * Parse n blocks (the groups of a delivery-status part, the headers of a
+ * returned message) into out[0..n), each as fields_parse would (or as
+ * fields_parse_raw, where raw_only[i]; raw_only may be NULL), rc[i] its
+ * result; in one GMime parse where that gives the same fields, which costs
+ * far less than one per block. Returns the number of blocks that failed.
  */
 int	 fields_parse_groups(const struct span *blocks, size_t n,
-	    struct fieldblock *out, int *rc);
+	    struct fieldblock *out, int *rc, const bool *raw_only);
 /*
  * The fields of an entity GMime has parsed already, as fields_parse gives
  * them for its header block.

@@ -172,7 +172,7 @@ check_groups_as_alone(const char *text, size_t want_groups)
 	int failed = 0;
 
 	assert_int_equal(n, want_groups);
-	int nfailed = fields_parse_groups(groups, n, got, rc);
+	int nfailed = fields_parse_groups(groups, n, got, rc, NULL);
 	for (size_t i = 0; i < n; i++) {
 		struct fieldblock alone;
 		int arc = fields_parse(groups[i].p, groups[i].n, &alone);
@@ -193,6 +193,42 @@ check_groups_as_alone(const char *text, size_t want_groups)
 	free(got);
 	free(rc);
 	free(groups);
+}
+
+/* The same for blocks given one by one, raw_only[i] as fields_parse_raw. */
+static void
+check_blocks_as_alone(const char *const *texts, const bool *raw_only,
+    size_t n)
+{
+	struct span blocks[8];
+	struct fieldblock got[8];
+	int rc[8];
+
+	assert_true(n <= 8);
+	for (size_t i = 0; i < n; i++)
+		blocks[i] = (struct span){ texts[i], strlen(texts[i]) };
+	fields_parse_groups(blocks, n, got, rc, raw_only);
+	for (size_t i = 0; i < n; i++) {
+		struct fieldblock alone;
+		int arc = raw_only[i] ?
+		    fields_parse_raw(blocks[i].p, blocks[i].n, &alone) :
+		    fields_parse(blocks[i].p, blocks[i].n, &alone);
+
+		assert_int_equal(rc[i], arc);
+		assert_int_equal(got[i].n, alone.n);
+		for (size_t j = 0; j < alone.n; j++) {
+			assert_string_equal(got[i].v[j].name, alone.v[j].name);
+			assert_string_equal(got[i].v[j].raw, alone.v[j].raw);
+			if (raw_only[i]) {
+				assert_null(got[i].v[j].value);
+				assert_null(alone.v[j].value);
+			} else
+				assert_string_equal(got[i].v[j].value,
+				    alone.v[j].value);
+		}
+		fields_free(&alone);
+		fields_free(&got[i]);
+	}
 }
 
 static void
@@ -217,7 +253,7 @@ test_parse_groups(void **state)
 	(void)state;
 	assert_int_equal(fields_split_groups(postfix, strlen(postfix),
 	    &groups), 3);
-	assert_int_equal(fields_parse_groups(groups, 3, fb, rc), 0);
+	assert_int_equal(fields_parse_groups(groups, 3, fb, rc, NULL), 0);
 	free(groups);
 	assert_int_equal(rc[0], 0);
 	assert_int_equal(rc[1], 0);
@@ -259,6 +295,35 @@ test_parse_groups(void **state)
 	/* Encoded words and a From-line lookalike. */
 	check_groups_as_alone("From someone Mon Jan 1\nReporting-MTA: x\n\n"
 	    "Subject: =?utf-8?q?h=C3=A9llo?=\nFinal-Recipient: a\n", 2);
+
+	/* Blocks without a final line break, and raw-only blocks after. */
+	static const bool raw3[] = { false, false, true };
+	const char *dsn[] = { "Reporting-MTA: dns; a\n",
+	    "Final-Recipient: rfc822; a@b\nAction: failed",
+	    "X-KumoRef: eyJ9\nFrom: a@b\n\nbody\n" };
+	check_blocks_as_alone(dsn, raw3, 3);
+	struct span sp[3];
+	for (int i = 0; i < 3; i++)
+		sp[i] = (struct span){ dsn[i], strlen(dsn[i]) };
+	assert_int_equal(fields_parse_groups(sp, 3, fb, rc, raw3), 0);
+	assert_int_equal(fb[1].n, 2);
+	assert_string_equal(fb[1].v[1].value, "failed");
+	assert_int_equal(fb[2].n, 2);
+	assert_string_equal(fb[2].v[0].name, "x-kumoref");
+	assert_string_equal(fb[2].v[0].raw, " eyJ9");
+	assert_null(fb[2].v[0].value);
+	for (int i = 0; i < 3; i++)
+		fields_free(&fb[i]);
+	/* A last line that stops before any ':' fails its block alone. */
+	static const bool raw2[] = { false, false };
+	const char *cut[] = { "A: 1\ngarbage", "B: 2\n" };
+	check_blocks_as_alone(cut, raw2, 2);
+	const char *folded[] = { "A: 1\n  more", "B: 2\n" };
+	check_blocks_as_alone(folded, raw2, 2);
+	const char *cr[] = { "A: 1\r", "B: 2\n" };
+	check_blocks_as_alone(cr, raw2, 2);
+	const char *bad[] = { "A: 1\nbad name: x", "B: 2\n" };
+	check_blocks_as_alone(bad, raw2, 2);
 
 	/* Many groups. */
 	struct buf many = { 0 };
