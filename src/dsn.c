@@ -792,7 +792,8 @@ dsn_decode(const struct message *m, struct report *r)
 		rc = -1;
 	else
 		r->trace = returned_trace(ret, nret,
-		    ret_parsed ? fbs + ngroups : NULL, rcs + ngroups);
+		    ret_parsed ? fbs + ngroups : NULL,
+		    ret_parsed ? rcs + ngroups : NULL);
 
 done:
 	if (ret_parsed)

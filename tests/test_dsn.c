@@ -720,6 +720,40 @@ test_trace(void **state)
 	free(v);
 	free(body);
 
+	/*
+	 * More groups than one GMime parse takes, and fewer: the returned
+	 * headers are found either way.
+	 */
+	for (int ngroups = 3; ngroups <= 40; ngroups += 37) {
+		struct buf many = { 0 };
+		buf_puts(&many, "From: MAILER-DAEMON@example.net\n"
+		    "MIME-Version: 1.0\nContent-Type: multipart/report; "
+		    "report-type=delivery-status; boundary=\"B\"\n\n"
+		    "--B\nContent-Type: text/plain\n\nfailed\n\n"
+		    "--B\nContent-Type: message/delivery-status\n\n"
+		    "Reporting-MTA: dns; mx.example.net\n");
+		for (int i = 0; i < ngroups; i++)
+			buf_printf(&many, "\nFinal-Recipient: rfc822; "
+			    "r%d@example.com\nAction: failed\n"
+			    "Status: 5.1.1\n", i);
+		buf_printf(&many, "\n--B\nContent-Type: text/rfc822-headers"
+		    "\n\n%s\n--B--\n", hdrs_first);
+		char *text = buf_steal(&many);
+		assert_int_equal(decode_text(text, strlen(text), &r), 1);
+		assert_int_equal(r.nbounces, ngroups);
+		char *last = xasprintf("r%d@example.com", ngroups - 1);
+		assert_string_equal(r.bounces[ngroups - 1].recipient, last);
+		assert_string_equal(r.bounces[0].reporting_mta,
+		    "mx.example.net");
+		if (want == NULL)
+			assert_null(r.trace);
+		else
+			assert_true(json_equal(r.trace, want));
+		report_free(&r);
+		free(last);
+		free(text);
+	}
+
 	if (want != NULL)
 		json_decref(want);
 	free(one);
