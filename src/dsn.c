@@ -668,6 +668,23 @@ returned_trace(const struct returned *v, size_t n,
 	return trace;
 }
 
+/*
+ * The per-message group: *reporting_mta gets its Reporting-MTA name (""
+ * without one). Returns whether the group names a recipient as well, as it
+ * does when an MTA omits the blank line after the per-message fields.
+ */
+static bool
+per_message(const struct fieldblock *fb, char **reporting_mta)
+{
+	const struct field *f = fields_get(fb, "reporting-mta");
+
+	*reporting_mta = f != NULL ? typed_name(f->value) : NULL;
+	if (*reporting_mta == NULL)
+		*reporting_mta = xstrdup("");
+	return fields_get(fb, "final-recipient") != NULL ||
+	    fields_get(fb, "original-recipient") != NULL;
+}
+
 /* The delivery-status text: decoded, valid UTF-8, LF line ends, trimmed. */
 static char *
 status_text(GMimeObject *part)
@@ -758,29 +775,16 @@ dsn_decode(const struct message *m, struct report *r)
 			ret_parsed = true;
 		}
 		fields_parse_groups(blocks, nb, fbs, rcs, raw_only);
-		for (size_t j = 0; j < k; j++) {
-			if (i + j == 0) {
-				const struct field *f;
-				if (rcs[0] != 0 && ngroups == 1) {
-					fields_free(&fbs[0]);
-					rc = -1;
-					goto done;
-				}
-				f = fields_get(&fbs[0], "reporting-mta");
-				if (f != NULL)
-					reporting_mta = typed_name(f->value);
-				if (reporting_mta == NULL)
-					reporting_mta = xstrdup("");
-				/*
-				 * Some MTAs omit the blank line after the
-				 * per-message fields: a first group that names
-				 * a recipient is one as well.
-				 */
-				first_is_recipient =
-				    fields_get(&fbs[0], "final-recipient") !=
-				    NULL || fields_get(&fbs[0],
-				    "original-recipient") != NULL;
+		if (i == 0) {
+			if (rcs[0] != 0 && ngroups == 1) {
+				fields_free(&fbs[0]);
+				rc = -1;
+				goto done;
 			}
+			first_is_recipient = per_message(&fbs[0],
+			    &reporting_mta);
+		}
+		for (size_t j = 0; j < k; j++) {
 			if (rcs[j] == 0 && (i + j > 0 || first_is_recipient) &&
 			    r->nbounces < DSN_MAX_RECIPIENTS)
 				decode_recipient(&fbs[j], reporting_mta, r);

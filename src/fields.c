@@ -305,11 +305,11 @@ line_break_neutral(const char *text, size_t len)
 
 /*
  * Blocks joined in one parse, each field given back to the block its
- * offset falls in. In the middle of a block GMime drops a line that is
- * not a field where at the start of one it gives up on the whole block,
- * so every block must be seen to start with a field of its own; when one
- * does not, or anything is left over as content, this returns false with
- * nothing in out.
+ * offset falls in. A folded first line would continue the block before
+ * it, and in the middle of a block GMime drops a line that is not a field
+ * where at the start of one it gives up on the whole block, so every block
+ * must be seen to start with a field of its own; when one does not, or
+ * anything is left over as content, this returns false with nothing in out.
  */
 static bool
 parse_joined(const struct span *blocks, size_t n, struct fieldblock *out,
@@ -321,13 +321,17 @@ parse_joined(const struct span *blocks, size_t n, struct fieldblock *out,
 	bool ok = false;
 
 	for (size_t i = 0; i < n; i++) {
-		size_t len = header_block_len(blocks[i].p, blocks[i].n);
+		const char *p = blocks[i].p;
+		size_t len = header_block_len(p, blocks[i].n);
 
-		start[i] = bp->bytes->len;
-		g_byte_array_append(bp->bytes, (const guint8 *)blocks[i].p,
-		    (guint)len);
-		/* fields_parse_groups saw that this changes no field. */
-		if (i + 1 < n && len > 0 && blocks[i].p[len - 1] != '\n')
+		start[i] = end[i] = bp->bytes->len;
+		if (len == 0)
+			continue;
+		if ((i > 0 && (p[0] == ' ' || p[0] == '\t')) ||
+		    (i + 1 < n && !line_break_neutral(p, len)))
+			goto done;
+		g_byte_array_append(bp->bytes, (const guint8 *)p, (guint)len);
+		if (i + 1 < n && p[len - 1] != '\n')
 			g_byte_array_append(bp->bytes, (const guint8 *)"\n", 1);
 		end[i] = bp->bytes->len;
 	}
@@ -383,23 +387,12 @@ int
 fields_parse_groups(const struct span *blocks, size_t n,
     struct fieldblock *out, int *rc, const bool *raw_only)
 {
-	bool joinable = n > 1;
-
 	for (size_t i = 0; i < n; i++) {
-		size_t len = header_block_len(blocks[i].p, blocks[i].n);
-
 		memset(&out[i], 0, sizeof(out[i]));
 		rc[i] = 0;
-		if (len == 0)
-			continue;
-		/* A folded first line would continue the block before it. */
-		if (i > 0 && (blocks[i].p[0] == ' ' || blocks[i].p[0] == '\t'))
-			joinable = false;
-		if (i + 1 < n && !line_break_neutral(blocks[i].p, len))
-			joinable = false;
 	}
 	message_library_init();
-	if (joinable && parse_joined(blocks, n, out, raw_only))
+	if (n > 1 && parse_joined(blocks, n, out, raw_only))
 		return 0;
 	int failed = 0;
 	for (size_t i = 0; i < n; i++)
