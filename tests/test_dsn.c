@@ -657,6 +657,16 @@ test_global_dsn(void **state)
 	free(one);
 }
 
+/* The trace found is the one wanted (none when want is NULL). */
+static void
+assert_trace(const json_t *got, const json_t *want)
+{
+	if (want == NULL)
+		assert_null(got);
+	else
+		assert_true(json_equal(got, want));
+}
+
 static void
 test_trace(void **state)
 {
@@ -684,10 +694,7 @@ test_trace(void **state)
 	assert_int_equal(decode_text(v, strlen(v), &r), 1);
 	assert_int_equal(r.nbounces, 1);
 	assert_bounce(&r.bounces[0], &want1[0]);
-	if (want == NULL)
-		assert_null(r.trace);
-	else
-		assert_true(json_equal(r.trace, want));
+	assert_trace(r.trace, want);
 	report_free(&r);
 	free(v);
 	free(body);
@@ -701,10 +708,7 @@ test_trace(void **state)
 	    "[original message goes here]\n", body);
 	assert_int_equal(decode_text(v, strlen(v), &r), 1);
 	assert_int_equal(r.nbounces, 1);
-	if (want == NULL)
-		assert_null(r.trace);
-	else
-		assert_true(json_equal(r.trace, want));
+	assert_trace(r.trace, want);
 	report_free(&r);
 	free(v);
 	free(body);
@@ -745,10 +749,7 @@ test_trace(void **state)
 		assert_string_equal(r.bounces[ngroups - 1].recipient, last);
 		assert_string_equal(r.bounces[0].reporting_mta,
 		    "mx.example.net");
-		if (want == NULL)
-			assert_null(r.trace);
-		else
-			assert_true(json_equal(r.trace, want));
+		assert_trace(r.trace, want);
 		report_free(&r);
 		free(last);
 		free(text);
