@@ -322,13 +322,11 @@ record_json(const struct record *r, bool kumo_strict)
  * serde_json uses lower case. Rewrite them so the text is byte-identical.
  */
 static void
-lowercase_unicode_escapes(char *s)
+lowercase_unicode_escapes(char *s, size_t len)
 {
-	while (*s) {
-		if (*s != '\\') {
-			s++;
-			continue;
-		}
+	char *end = s + len;
+
+	while ((s = memchr(s, '\\', (size_t)(end - s))) != NULL) {
 		if (s[1] == 'u') {
 			for (int i = 2; i < 6 && s[i]; i++)
 				if (s[i] >= 'A' && s[i] <= 'F')
@@ -336,6 +334,8 @@ lowercase_unicode_escapes(char *s)
 			s += 6;
 		} else
 			s += s[1] ? 2 : 1;
+		if (s >= end)
+			break;
 	}
 }
 
@@ -359,7 +359,7 @@ json_dump_compact(const json_t *v)
 	else if (json_dumpb(v, text, need, flags) != need)
 		fatalx("json_dumpb failed");
 	text[need] = '\0';
-	lowercase_unicode_escapes(text);
+	lowercase_unicode_escapes(text, need);
 	return text;
 }
 

@@ -320,22 +320,74 @@ utf8_valid(const char *s, size_t n)
 	return true;
 }
 
+/* v as exactly `width` decimal digits, zero-padded; the end. */
+static char *
+put_digits(char *p, unsigned long v, int width)
+{
+	for (int i = width - 1; i >= 0; i--) {
+		p[i] = (char)('0' + v % 10);
+		v /= 10;
+	}
+	return p + width;
+}
+
+/*
+ * Every record has two of these, so the common case (years 0 to 9999,
+ * nanoseconds in range) is written digit by digit rather than through
+ * strftime and snprintf; other values take the general path.
+ */
 void
 format_rfc3339(char *out, size_t outlen, time_t sec, long nsec)
 {
 	struct tm tm;
-	char base[32];
+	char base[64], *p = base;
+	long year;
 
+	if (outlen == 0)
+		return;
 	gmtime_r(&sec, &tm);
-	strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm);
-	if (nsec == 0)
-		snprintf(out, outlen, "%sZ", base);
-	else if (nsec % 1000000 == 0)
-		snprintf(out, outlen, "%s.%03ldZ", base, nsec / 1000000);
-	else if (nsec % 1000 == 0)
-		snprintf(out, outlen, "%s.%06ldZ", base, nsec / 1000);
-	else
-		snprintf(out, outlen, "%s.%09ldZ", base, nsec);
+	year = tm.tm_year + 1900L;
+	if (year < 0 || year > 9999 || nsec < 0 || nsec > 999999999) {
+		char ymd[48];
+
+		strftime(ymd, sizeof(ymd), "%Y-%m-%dT%H:%M:%S", &tm);
+		if (nsec == 0)
+			snprintf(out, outlen, "%sZ", ymd);
+		else if (nsec % 1000000 == 0)
+			snprintf(out, outlen, "%s.%03ldZ", ymd, nsec / 1000000);
+		else if (nsec % 1000 == 0)
+			snprintf(out, outlen, "%s.%06ldZ", ymd, nsec / 1000);
+		else
+			snprintf(out, outlen, "%s.%09ldZ", ymd, nsec);
+		return;
+	}
+	p = put_digits(p, (unsigned long)year, 4);
+	*p++ = '-';
+	p = put_digits(p, (unsigned long)tm.tm_mon + 1, 2);
+	*p++ = '-';
+	p = put_digits(p, (unsigned long)tm.tm_mday, 2);
+	*p++ = 'T';
+	p = put_digits(p, (unsigned long)tm.tm_hour, 2);
+	*p++ = ':';
+	p = put_digits(p, (unsigned long)tm.tm_min, 2);
+	*p++ = ':';
+	p = put_digits(p, (unsigned long)tm.tm_sec, 2);
+	if (nsec % 1000000 == 0 && nsec != 0) {
+		*p++ = '.';
+		p = put_digits(p, (unsigned long)nsec / 1000000, 3);
+	} else if (nsec % 1000 == 0 && nsec != 0) {
+		*p++ = '.';
+		p = put_digits(p, (unsigned long)nsec / 1000, 6);
+	} else if (nsec != 0) {
+		*p++ = '.';
+		p = put_digits(p, (unsigned long)nsec, 9);
+	}
+	*p++ = 'Z';
+	size_t n = (size_t)(p - base);
+	if (n >= outlen)
+		n = outlen - 1;
+	memcpy(out, base, n);
+	out[n] = '\0';
 }
 
 /*

@@ -57,6 +57,20 @@ test_rfc3339(void **state)
 	assert_string_equal(out, "2025-01-29T16:36:51.440526Z");
 	format_rfc3339(out, sizeof(out), 1738168611, 440526026);
 	assert_string_equal(out, "2025-01-29T16:36:51.440526026Z");
+	format_rfc3339(out, sizeof(out), 1738168611, 1);
+	assert_string_equal(out, "2025-01-29T16:36:51.000000001Z");
+	/* The first and last seconds of years 0 and 9999, and beyond. */
+	format_rfc3339(out, sizeof(out), -62167219200, 0);
+	assert_string_equal(out, "0000-01-01T00:00:00Z");
+	format_rfc3339(out, sizeof(out), 253402300799, 999000000);
+	assert_string_equal(out, "9999-12-31T23:59:59.999Z");
+	format_rfc3339(out, sizeof(out), 253402300800, 0);
+	assert_string_equal(out, "10000-01-01T00:00:00Z");
+	format_rfc3339(out, sizeof(out), 253402300800, 5);
+	assert_string_equal(out, "10000-01-01T00:00:00.000000005Z");
+	/* Cut to the buffer, as snprintf would. */
+	format_rfc3339(out, 11, 1738168611, 0);
+	assert_string_equal(out, "2025-01-29");
 }
 
 static void
