@@ -268,6 +268,32 @@ utf8_seq(const unsigned char *s, size_t n, size_t *badlen)
 	return len;
 }
 
+/*
+ * Eight bytes at a time over ASCII, which is nearly all of a bounce:
+ * true when none of p[0..7] has its high bit set (and, for ascii8_nonul,
+ * none is NUL).
+ */
+#define ONES	0x0101010101010101ULL
+#define HIGHS	0x8080808080808080ULL
+
+static inline bool
+ascii8(const unsigned char *p)
+{
+	uint64_t v;
+
+	memcpy(&v, p, sizeof(v));
+	return (v & HIGHS) == 0;
+}
+
+static inline bool
+ascii8_nonul(const unsigned char *p)
+{
+	uint64_t v;
+
+	memcpy(&v, p, sizeof(v));
+	return ((v | ((v - ONES) & ~v)) & HIGHS) == 0;
+}
+
 char *
 utf8_lossy(const char *s, size_t n)
 {
@@ -281,6 +307,10 @@ utf8_lossy(const char *s, size_t n)
 
 		/* Copy each run of valid sequences in one piece. */
 		while (i < n) {
+			if (n - i >= 8 && ascii8_nonul(p + i)) {
+				i += 8;
+				continue;
+			}
 			if (p[i] >= 0x01 && p[i] < 0x80) {
 				i++;
 				continue;
@@ -308,6 +338,10 @@ utf8_valid(const char *s, size_t n)
 	size_t i = 0;
 
 	while (i < n) {
+		if (n - i >= 8 && ascii8(p + i)) {
+			i += 8;
+			continue;
+		}
 		if (p[i] < 0x80) {
 			i++;
 			continue;

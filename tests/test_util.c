@@ -43,6 +43,44 @@ test_utf8_lossy(void **state)
 	assert_false(utf8_valid("\xf4\x90\x80\x80", 4));
 }
 
+/* A bad byte or a NUL at every offset of a long ASCII run (the runs are
+ * read eight bytes at a time), and a valid two-byte sequence across the
+ * eight-byte steps. */
+static void
+test_utf8_offsets(void **state)
+{
+	(void)state;
+	const char *bad[] = { "\x80", "\xc3", "\xff", "" };
+
+	for (size_t b = 0; b < sizeof(bad) / sizeof(bad[0]); b++)
+		for (size_t k = 0; k < 20; k++) {
+			char in[21], want[24];
+			memset(in, 'a', 20);
+			in[20] = '\0';
+			in[k] = bad[b][0];
+			memset(want, 'a', k);
+			memcpy(want + k, "\xef\xbf\xbd", 3);
+			memset(want + k + 3, 'a', 19 - k);
+			want[22] = '\0';
+			assert_int_equal(utf8_valid(in, 20), b == 3);
+			char *s = utf8_lossy(in, 20);
+			assert_string_equal(s, want);
+			free(s);
+		}
+	for (size_t k = 0; k < 19; k++) {
+		char in[21];
+		memset(in, 'a', 20);
+		in[20] = '\0';
+		memcpy(in + k, "\xc3\xa9", 2);
+		assert_true(utf8_valid(in, 20));
+		char *s = utf8_lossy(in, 20);
+		assert_string_equal(s, in);
+		free(s);
+		in[k + 1] = 'a';	/* the lead byte alone */
+		assert_false(utf8_valid(in, 20));
+	}
+}
+
 static void
 test_rfc3339(void **state)
 {
@@ -224,6 +262,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_utf8_lossy),
+		cmocka_unit_test(test_utf8_offsets),
 		cmocka_unit_test(test_rfc3339),
 		cmocka_unit_test(test_spool_id),
 		cmocka_unit_test(test_spool_id_threads),
