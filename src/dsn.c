@@ -520,10 +520,22 @@ contains_word_ci(const char *text, size_t n, const char *word)
 	char up = word[0] >= 'a' && word[0] <= 'z' ? (char)(word[0] - 32) :
 	    word[0];
 
-	for (size_t i = 0; i + w <= n; i++)
-		if ((text[i] == word[0] || text[i] == up) &&
-		    strncasecmp(text + i, word, w) == 0)
+	if (w == 0 || n < w)
+		return w == 0;
+	/* Candidates are found with memchr, first letter in either case. */
+	const char *p = text, *lim = text + (n - w) + 1;
+	while (p < lim) {
+		const char *lo = memchr(p, word[0], (size_t)(lim - p));
+		const char *hi = up == word[0] ? NULL :
+		    memchr(p, up, (size_t)((lo != NULL ? lo : lim) - p));
+		const char *c = hi != NULL ? hi : lo;
+
+		if (c == NULL)
+			return false;
+		if (strncasecmp(c, word, w) == 0)
 			return true;
+		p = c + 1;
+	}
 	return false;
 }
 

@@ -66,6 +66,15 @@ lossy_value(const char *raw)
 	return out;
 }
 
+/* The offset of the first LF in text[from, len), or len. */
+static size_t
+line_end(const char *text, size_t from, size_t len)
+{
+	const char *lf = memchr(text + from, '\n', len - from);
+
+	return lf != NULL ? (size_t)(lf - text) : len;
+}
+
 /* Length of the header block at the start of text (to the first empty line). */
 static size_t
 header_block_len(const char *text, size_t len)
@@ -73,9 +82,7 @@ header_block_len(const char *text, size_t len)
 	size_t i = 0;
 
 	while (i < len) {
-		size_t eol = i;
-		while (eol < len && text[eol] != '\n')
-			eol++;
+		size_t eol = line_end(text, i, len);
 		size_t end = eol;
 		if (end > i && text[end - 1] == '\r')
 			end--;
@@ -479,9 +486,7 @@ fields_split_groups(const char *text, size_t len, struct span **out)
 	size_t end = 0;			/* end of its last non-blank line */
 
 	while (i < len) {
-		size_t eol = i;
-		while (eol < len && text[eol] != '\n')
-			eol++;
+		size_t eol = line_end(text, i, len);
 		size_t next = eol < len ? eol + 1 : len;
 		if (blank_line(text, i, eol)) {
 			if (start != NULL) {
