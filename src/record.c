@@ -142,15 +142,15 @@ record_set_enhanced(struct record *r, unsigned cls, unsigned subject,
 static void
 append_single_line(struct buf *b, const char *s)
 {
-	for (; *s; s++) {
-		if (*s == '\r') {
-			if (s[1] == '\n')
-				s++;
-			buf_putc(b, ' ');
-		} else if (*s == '\n')
-			buf_putc(b, ' ');
-		else
-			buf_putc(b, *s);
+	while (*s) {
+		size_t run = strcspn(s, "\r\n");
+
+		buf_append(b, s, run);
+		s += run;
+		if (*s == '\0')
+			break;
+		s += s[0] == '\r' && s[1] == '\n' ? 2 : 1;
+		buf_putc(b, ' ');
 	}
 }
 

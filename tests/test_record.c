@@ -120,6 +120,11 @@ test_single_line(void **state)
 	s = response_single_line(&resp);
 	assert_string_equal(s, "250 ");
 	free(s);
+	/* One space per CRLF, lone CR or lone LF, wherever they are. */
+	resp.content = "\nLF\n\rCR\r\r\nend\r";
+	s = response_single_line(&resp);
+	assert_string_equal(s, "250  LF  CR  end ");
+	free(s);
 }
 
 static void
