@@ -249,7 +249,13 @@ message_children(const struct message *m, struct raw_entity **out)
 	top = m->mime;
 	if (top == NULL || !GMIME_IS_MULTIPART(top))
 		return 0;
-	boundary = g_mime_multipart_get_boundary(GMIME_MULTIPART(top));
+	/*
+	 * Not g_mime_multipart_get_boundary(): where the parameter is
+	 * missing it sets a new one, and re-encoding the Content-Type then
+	 * never ends for a parameter with a very long name (GMime 3.2's
+	 * parameter folding), taking all memory. Read-only here.
+	 */
+	boundary = g_mime_object_get_content_type_parameter(top, "boundary");
 	if (boundary == NULL || *boundary == '\0')
 		return 0;
 	size_t blen = strlen(boundary);

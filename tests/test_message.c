@@ -122,6 +122,38 @@ test_unterminated_multipart(void **state)
 }
 
 /*
+ * A multipart without a boundary: no children, and the Content-Type is
+ * left as received. GMime's own boundary getter would set a boundary and
+ * re-encode the field, which for a parameter name of 72 bytes and a long
+ * value never ends (found by fuzz_arf: 13 GB in a minute).
+ */
+static void
+test_multipart_without_boundary(void **state)
+{
+	struct message m;
+	struct raw_entity *kids;
+	char name[73], value[121], text[512];
+
+	(void)state;
+	memset(name, 'n', 72);
+	name[72] = '\0';
+	memset(value, 'v', 120);
+	value[120] = '\0';
+	snprintf(text, sizeof(text), "Content-Type: multipart/report; "
+	    "report-type=feedback-report;\n %s=%s\n\n--x\n\nbody\n--x--\n",
+	    name, value);
+	message_load(&m, text, strlen(text));
+	assert_true(GMIME_IS_MULTIPART(m.mime));
+	assert_int_equal(message_children(&m, &kids), 0);
+	assert_null(kids);
+	assert_null(g_mime_object_get_content_type_parameter(m.mime,
+	    "boundary"));
+	assert_string_equal(g_mime_object_get_content_type_parameter(m.mime,
+	    name), value);
+	message_free(&m);
+}
+
+/*
  * A header field longer than 100 KiB keeps its first 100 KiB, as Postfix's
  * header_size_limit; the fields after it and the body are untouched.
  */
@@ -159,6 +191,7 @@ main(void)
 		cmocka_unit_test(test_children_spans),
 		cmocka_unit_test(test_transfer_decoding),
 		cmocka_unit_test(test_unterminated_multipart),
+		cmocka_unit_test(test_multipart_without_boundary),
 		cmocka_unit_test(test_long_field_capped),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
