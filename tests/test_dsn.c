@@ -714,6 +714,17 @@ test_trace(void **state)
 	free(body);
 	g_free(b64);
 
+	/* The type in any case: "RFC822" is found as "rfc822" is. */
+	body = xasprintf("Content-Type: TEXT/RFC822-Headers\n\n%s\n",
+	    hdrs_first);
+	v = replace(one, "content-type: message/rfc822\n\n"
+	    "[original message goes here]\n", body);
+	assert_int_equal(decode_text(v, strlen(v), &r), 1);
+	assert_trace(r.trace, want);
+	report_free(&r);
+	free(v);
+	free(body);
+
 	/* Text after the header block is not searched. */
 	body = xasprintf("content-type: message/rfc822\n\n"
 	    "Subject: x\n\nX-KumoRef: %s\n", ref);
