@@ -375,24 +375,24 @@ format_rfc3339(char *out, size_t outlen, time_t sec, long nsec)
 {
 	struct tm tm;
 	char base[64], *p = base;
-	long year;
+	long year, scaled;
+	/* Fraction digits: none, or 3, 6 or 9, as few as keep the value. */
+	int frac = nsec == 0 ? 0 : nsec % 1000000 == 0 ? 3 :
+	    nsec % 1000 == 0 ? 6 : 9;
 
 	if (outlen == 0)
 		return;
+	scaled = frac == 3 ? nsec / 1000000 : frac == 6 ? nsec / 1000 : nsec;
 	gmtime_r(&sec, &tm);
 	year = tm.tm_year + 1900L;
 	if (year < 0 || year > 9999 || nsec < 0 || nsec > 999999999) {
 		char ymd[48];
 
 		strftime(ymd, sizeof(ymd), "%Y-%m-%dT%H:%M:%S", &tm);
-		if (nsec == 0)
+		if (frac == 0)
 			snprintf(out, outlen, "%sZ", ymd);
-		else if (nsec % 1000000 == 0)
-			snprintf(out, outlen, "%s.%03ldZ", ymd, nsec / 1000000);
-		else if (nsec % 1000 == 0)
-			snprintf(out, outlen, "%s.%06ldZ", ymd, nsec / 1000);
 		else
-			snprintf(out, outlen, "%s.%09ldZ", ymd, nsec);
+			snprintf(out, outlen, "%s.%0*ldZ", ymd, frac, scaled);
 		return;
 	}
 	p = put_digits(p, (unsigned long)year, 4);
@@ -406,15 +406,9 @@ format_rfc3339(char *out, size_t outlen, time_t sec, long nsec)
 	p = put_digits(p, (unsigned long)tm.tm_min, 2);
 	*p++ = ':';
 	p = put_digits(p, (unsigned long)tm.tm_sec, 2);
-	if (nsec % 1000000 == 0 && nsec != 0) {
+	if (frac != 0) {
 		*p++ = '.';
-		p = put_digits(p, (unsigned long)nsec / 1000000, 3);
-	} else if (nsec % 1000 == 0 && nsec != 0) {
-		*p++ = '.';
-		p = put_digits(p, (unsigned long)nsec / 1000, 6);
-	} else if (nsec != 0) {
-		*p++ = '.';
-		p = put_digits(p, (unsigned long)nsec, 9);
+		p = put_digits(p, (unsigned long)scaled, frac);
 	}
 	*p++ = 'Z';
 	size_t n = (size_t)(p - base);

@@ -106,6 +106,10 @@ test_rfc3339(void **state)
 	assert_string_equal(out, "10000-01-01T00:00:00Z");
 	format_rfc3339(out, sizeof(out), 253402300800, 5);
 	assert_string_equal(out, "10000-01-01T00:00:00.000000005Z");
+	format_rfc3339(out, sizeof(out), 253402300800, 440000000);
+	assert_string_equal(out, "10000-01-01T00:00:00.440Z");
+	format_rfc3339(out, sizeof(out), 253402300800, 440526000);
+	assert_string_equal(out, "10000-01-01T00:00:00.440526Z");
 	/* Cut to the buffer, as snprintf would. */
 	format_rfc3339(out, 11, 1738168611, 0);
 	assert_string_equal(out, "2025-01-29");
