@@ -20,6 +20,7 @@
 
 #include "fields.h"
 #include "kumoref.h"
+#include "record.h"
 #include "util.h"
 
 #define KUMOREF_MARKER_KEY	"_@_"
@@ -272,24 +273,6 @@ kumoref_scan_headers(const char *headers, size_t len)
 }
 
 /*
- * serde_json writes the \u escapes of control characters in lowercase
- * hex, jansson in uppercase; the encoded bytes must match KumoMTA's.
- */
-static void
-lowercase_escapes(char *s)
-{
-	while ((s = strchr(s, '\\')) != NULL) {
-		if (s[1] == 'u') {
-			for (int i = 2; i < 6 && s[i] != '\0'; i++)
-				if (s[i] >= 'A' && s[i] <= 'F')
-					s[i] = (char)(s[i] - 'A' + 'a');
-			s += 2;
-		} else
-			s += s[1] != '\0' ? 2 : 1;
-	}
-}
-
-/*
  * The value has no trailing line break: when the base64 text is an exact
  * multiple of 75 characters KumoMTA's folded value ends with CRLF and it
  * adds none after it, which is the same bytes as this value followed by
@@ -315,7 +298,8 @@ kumoref_encode(const json_t *payload)
 	json_decref(obj);
 	if (text == NULL)
 		fatalx("kumoref: cannot serialise the trace payload");
-	lowercase_escapes(text);
+	/* serde_json's bytes: KumoMTA must decode the same trace. */
+	json_lowercase_escapes(text, strlen(text));
 	b64 = b64_encode(text, strlen(text), &n);
 	free(text);
 	if (n <= KUMOREF_FOLD)

@@ -321,8 +321,8 @@ record_json(const struct record *r, bool kumo_strict)
  * jansson writes control characters as \u00XX with upper-case hex digits;
  * serde_json uses lower case. Rewrite them so the text is byte-identical.
  */
-static void
-lowercase_unicode_escapes(char *s, size_t len)
+void
+json_lowercase_escapes(char *s, size_t len)
 {
 	char *end = s + len;
 
@@ -359,7 +359,7 @@ json_dump_compact(const json_t *v)
 	else if (json_dumpb(v, text, need, flags) != need)
 		fatalx("json_dumpb failed");
 	text[need] = '\0';
-	lowercase_unicode_escapes(text, need);
+	json_lowercase_escapes(text, need);
 	return text;
 }
 

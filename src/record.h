@@ -111,5 +111,10 @@ json_t	*json_bytes_or_string(const char *s, size_t n);
 json_t	*json_string_lossy(const char *s);
 /* Compact, raw UTF-8, "/" unescaped: the serde_json text of v. */
 char	*json_dump_compact(const json_t *v);
+/*
+ * jansson's \u escapes in s[0..len) in lower-case hex, as serde_json
+ * writes them (the text jansson dumped, NUL-terminated).
+ */
+void	 json_lowercase_escapes(char *s, size_t len);
 
 #endif
