@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * fuzz_arf.c - the ARF feedback-report decoder (arf.c) on whole messages,
  * and the Feedback record built from what it finds.

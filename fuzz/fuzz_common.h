@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * fuzz_common.h - small helpers shared by the libFuzzer targets: a private
  * scratch directory per process and writing fuzz input into a file there,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * fuzz_config.c - the configuration loader (conf.c) and the TOML bridge
  * (tomlbridge.cc) from bytes. The first byte picks TOML or JSON (bit 0).

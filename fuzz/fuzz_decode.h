@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * fuzz_decode.h - the body shared by the decoder targets (fuzz_dsn.c,
  * fuzz_arf.c): load the input as a received message, run one decoder on

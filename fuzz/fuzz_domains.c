@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * fuzz_domains.c - the listener-domains loader (domains.c) from bytes, in
  * TOML or JSON (first byte, bit 0), then lookups on what was loaded: the

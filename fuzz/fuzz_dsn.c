@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * fuzz_dsn.c - the RFC 3464 / RFC 6533 DSN decoder (dsn.c), on whole
  * messages, and the bounce side of the ingest pipeline behind it

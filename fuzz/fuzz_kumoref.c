@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * fuzz_kumoref.c - the X-KumoRef decoder (kumoref.c): one header value, or
  * a raw header block scanned for it, chosen by the first input byte.

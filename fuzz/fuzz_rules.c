@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * fuzz_rules.c - the bounce rule loader and classifier (classify.c): rule
  * files in TOML or JSON from bytes, then classification of subject lines.

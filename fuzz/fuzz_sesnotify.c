@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * fuzz_sesnotify.c - the Amazon SES notification decoders (sesnotify.c):
  * JSON bounce and complaint events, bare or wrapped by SNS, on whole

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * fuzz_smtp_cmd.c - the SMTP command-line parser (smtp_cmd.c): verbs, MAIL
  * and RCPT paths and parameters, EHLO arguments.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * fuzz_smtp_session.c - a whole SMTP session fed from bytes: one end of a
  * socketpair is handed to smtp_session_start() of a real server (worker

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * fuzz_textbounce.c - the plain-text bounce decoder (textbounce.c): qmail,
  * Exim, OpenSMTPD and similar notices, on whole messages, then the bounce

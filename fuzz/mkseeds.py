@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """Build the seed corpora of the fuzz targets.
 
 Usage: mkseeds.py SRCDIR CORPUSDIR OUTDIR

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * admin.c - process-wide counters, their Prometheus exposition, and the
  * admin HTTP listener (libevent evhttp) that serves it with the liveness

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * admin.h - oobd's counters and the admin HTTP listener that exposes them:
  * GET /metrics (Prometheus text format 0.0.4) and GET

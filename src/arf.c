@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * arf.c - feedback reports: RFC 5965 ARF (with RFC 6591 auth-failure and
  * Yahoo's version 0.1), the legacy Microsoft JMRP complaint, and Apple

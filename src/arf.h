@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * arf.h - RFC 5965 abuse reporting format (feedback reports).
  */

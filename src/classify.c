@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * classify.c - the bounce classifier (reference §5): KumoMTA rule files,
  * the first pattern in load order that matches wins, PCRE2 with JIT.

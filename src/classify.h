@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * classify.h - the bounce classifier: KumoMTA rule files (TOML or JSON, a
  * top-level `rules` table of label -> [regex...]), first match in load

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * cmd_parse.c - `oobd parse`: run the ingestion pipeline over message
  * files, Maildirs, mbox files or standard input and print the records the

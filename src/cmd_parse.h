@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * cmd_parse.h - `oobd parse`: the ingestion pipeline offline.
  */

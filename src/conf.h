@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * conf.h - oobd.toml: the daemon's configuration, its defaults, and the
  * checks that `oobd -t` runs.

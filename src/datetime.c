@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * datetime.c - RFC 2822 dates the way KumoMTA reads them.
  *

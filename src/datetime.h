@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * datetime.h - RFC 5322 / RFC 2822 dates as found in DSNs and ARF reports.
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * domains.c - listener domains: loading KumoMTA listener-domain files
  * (TOML or JSON, see reference kumomta-behaviour.md §1.3), validating each

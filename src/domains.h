@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * domains.h - listener domains: which domains oobd accepts mail for and
  * what it does with their reports, in KumoMTA's listener-domains file

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * dsn.c - RFC 3464 delivery status notifications (and RFC 6533 global
  * DSNs): one struct bounce per per-recipient group.

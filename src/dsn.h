@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * dsn.h - RFC 3464 / RFC 6533 delivery status notifications.
  */

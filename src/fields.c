@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * fields.c - header-field blocks parsed with GMime's header parser.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * fields.h - header-field blocks: the per-message and per-recipient groups
  * of a delivery-status part, a feedback-report part, the headers of a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * ingest.h - the pipeline from a received message to its log records:
  * run the decoders (ARF before DSN, then the non-standard bounce decoders),

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * input.h - the inputs of `oobd parse`: message files, Maildirs, mbox
  * files and standard input.

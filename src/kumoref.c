@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * kumoref.c - the X-KumoRef supplemental trace header (reference §4):
  * KumoMTA's encoder (TraceHeaders::apply_supplemental) and the decoder of

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * kumoref.h - the X-KumoRef supplemental trace header (reference §4).
  */

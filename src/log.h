@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * log.h - the operational log: one line of key=value pairs per event on
  * standard error (journald adds the time), starting with the session id

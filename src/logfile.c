@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * logfile.c - segments of JSON lines, rotation, group commit and repair.
  *

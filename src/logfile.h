@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * logfile.h - durable log files of JSON lines: KumoMTA-style segments
  * (zstd-compressed or plain), rotation by size and age, and group commit.

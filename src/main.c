@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * main.c - oobd's command line: the daemon (`oobd -c FILE`), its
  * configuration check (`oobd -t`), and `oobd parse`.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * message.c - load a message for the decoders: normalise line ends, parse
  * with GMime, and find the byte-exact spans of the top-level parts.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * message.h - a received message as the decoders see it: the text with LF
  * line ends, its GMime parse, and byte-exact spans of its parts.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * pool.c - worker threads fed from one queue, handing finished jobs back
  * to the event loop through a libevent event.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * pool.h - worker threads for the work that must not stall the event loop
  * (parsing, classifying, writing and syncing the logs).

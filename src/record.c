@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * record.c - KumoMTA-compatible log records: the struct, its JSON form in
  * KumoMTA's field order (reference §6.3), and serde_json-identical text.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * record.h - KumoMTA-compatible log records and their JSON form.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * relay.c - relaying onward: next hops, the queue of spooled messages,
  * retries with backoff and a maximum age, and the log records of every

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * relay.h - relaying messages onward: the next hop of a message, the
  * durable spool it waits in, and the SMTP client that delivers it on the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * relay_int.h - what relay.c (queue, retries, records) and smtp_client.c
  * (one SMTP connection to a next hop) share; not for other files.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * report.h - what a decoder finds in a message: bounce facts (one per
  * recipient of a DSN or non-standard bounce) or a feedback report.

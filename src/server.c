@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * server.c - the daemon's shared state: configuration and what it points
  * to, listeners, connection accounting, the worker pool and the log.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * server.h - the daemon: listeners, shared state of all sessions, and the
  * path from a finished DATA to durable records.

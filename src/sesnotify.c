@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * sesnotify.c - Amazon SES bounce notifications delivered by email: the
  * JSON event of SES's "email" notification channel, or the same event

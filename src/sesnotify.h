@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * sesnotify.h - Amazon SES bounce notifications (JSON, possibly in SNS).
  */

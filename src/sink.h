@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * sink.h - the byte formats a log segment is written in: zstd (KumoMTA's
  * format, sink_zstd.c) or plain JSON lines (sink_plain.c), behind one small

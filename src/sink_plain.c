@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * sink_plain.c - segments as plain JSON lines (compression = "none").
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * sink_zstd.c - segments as one zstd stream, KumoMTA's format.
  *

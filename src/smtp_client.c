@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * smtp_client.c - one SMTP connection from oobd to a next hop, on the
  * daemon's event loop: greeting, EHLO (HELO when EHLO is refused),

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * smtp_cmd.c - SMTP command lines: verbs, reverse and forward paths, MAIL
  * parameters. No I/O; the session turns the results into replies.

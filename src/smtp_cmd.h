@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * smtp_cmd.h - parsing of SMTP command lines: verbs, paths and MAIL/RCPT
  * parameters. Pure functions, no I/O.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * smtp_session.c - one SMTP connection: command dispatch through a table
  * of check and proceed functions, the DATA reader, and the one reply

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * spool.h - the durable spool of messages waiting to be relayed onward.
  *

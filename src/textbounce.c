@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * textbounce.c - bounces that are not RFC 3464 reports: the plain-text
  * notices of qmail, Exim, OpenSMTPD, DragonFly, Gmail, Yahoo, Sendmail and

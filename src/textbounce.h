@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * textbounce.h - plain-text bounce notices (qmail, Exim, OpenSMTPD, ...).
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // tomlbridge.cc - the one C++ unit: TOML documents as jansson trees (with
 // toml++), and loading of data files (rule files, the daemon's configuration,
 // listener-domain files) by extension.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * tomlbridge.h - TOML documents as jansson trees (the one C++ unit, using
  * toml++), and loading of configuration data files by extension.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * util.c - allocation, strings, byte buffers, time formatting, ids and the
  * human-readable sizes and durations used by the configuration.

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # bad_input.sh - hostile and broken inputs to `oobd parse`: each one gives a
 # defined result (records on stdout, or a one-line error naming the input on
 # stderr), exit status 0 or 1, never a signal or a hang.

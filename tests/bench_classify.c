@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * bench_classify.c - classifications per second for a set of rule files
  * over a file of subjects (one single-line response per line), run by

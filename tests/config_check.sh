@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # config_check.sh - `oobd -t -c FILE`: a good configuration exits 0 with
 # one "configuration ok" line; each kind of error (in oobd.toml, in a
 # listener-domains file, in a bounce rule file) exits 1 with a line that

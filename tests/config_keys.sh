@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # Every key the configuration loader accepts (the KEY(...) rows of
 # src/conf.c's key table) is documented in the annotated example
 # conf/oobd.toml (set, or commented out as "#key = default") and in the

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # corpus.sh - `oobd parse` over the whole Sisimai corpus: no crash, no error
 # for the maildir files, nothing reported for the non-bounces, the CRLF and
 # CR copies give the records of their LF originals; and figures of agreement

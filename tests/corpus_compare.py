@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """corpus_compare.py - check and measure `oobd parse` runs over the Sisimai
 corpus (see corpus/README.md in the shared directory).
 

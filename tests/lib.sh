@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # lib.sh - helpers for the shell tests. Each check prints "ok - NAME" or
 # "not ok - NAME"; finish() exits non-zero when any check failed.
 OOBD_FAILED=0

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Crash safety of the log files: a zstd segment cut at any byte, as a kill
 or a crash of the machine can leave it.
 

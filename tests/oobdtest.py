@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Helpers for the tests that run the real oobd daemon.
 
 Each test starts src/oobd on a free loopback port with a configuration

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The admin HTTP listener of the real daemon, scraped during an SMTP
 session mix: /metrics in Prometheus text format with counters that match
 what was sent and what the log files hold, and /api/check-liveness/v1,

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Signals of the real daemon: SIGHUP reloads the configuration, listener
 domains, rule files and TLS certificate for new sessions only (an invalid
 file keeps the running configuration and logs each error); SIGUSR1 closes

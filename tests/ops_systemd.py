@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The real daemon as systemd runs it: sd_notify readiness (READY=1 once
 the listener accepts, STATUS=, RELOADING=1, STOPPING=1), socket activation
 (inherited sockets taken by address, the rest bound by oobd itself), and,

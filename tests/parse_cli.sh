@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # parse_cli.sh - `oobd parse` as a user runs it: every input kind (file,
 # Maildir, mbox, standard input), exit statuses and error lines, --recipient,
 # --sender, --all, and one whole record checked field by field.

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # postfix_dsn.sh - real DSNs from a real MTA, captured from the wire.
 #
 # A throwaway Postfix instance (own config, queue and data directories in a

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # postfix_oobd.sh - a real MTA delivers its genuine DSNs to the real oobd.
 #
 # A throwaway Postfix instance (own config, queue and data directories in a

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """records.py - look at the JSON lines that `oobd parse` printed, for the
 shell tests. Standard library only.
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Relaying onward through the real daemon: the spool, the SMTP client and
 the Delivery, TransientFailure, Bounce and Expiration records.
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The SMTP dialogue of the real daemon: greeting, EHLO, sequencing, replies
 with enhanced codes, relay refusal and the Rejection records it logs."""
 

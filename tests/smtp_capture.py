@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """smtp_capture.py - a minimal SMTP server for tests: it accepts every
 message and writes each one's DATA to OUTDIR/msg-N.eml exactly as received
 (dot-stuffing undone, CRLF line ends kept), with the envelope beside it in

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Real SMTP clients against the real daemon: swaks (plain and with
 PIPELINING) and Python's smtplib send DSNs, ARF reports and plain mail; the
 replies they report are checked line by line, and the records read back

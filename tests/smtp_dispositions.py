@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Listener domains and dispositions through the real daemon: KumoMTA's
 five-message scenario (log_oob_arf.rs), whole records field by field,
 wildcard and per-listener lookups."""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Durability: 2,000 DSNs over 20 concurrent sessions, oobd killed with
 SIGKILL part-way and restarted; every message whose 250 a client received
 must have all its records in the logs, and every line must be JSON."""

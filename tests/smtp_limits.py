@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Limits of the real daemon, each with its defined reply: command line
 length, header field size, message size, recipients, MIME nesting and
 part count, Received hop count, errors per session, connections in total

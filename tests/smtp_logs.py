@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The log files as the daemon writes them: zstd segments named for their
 UTC open time (YYYYMMDD-HHMMSS.fraction), rotation by max_file_size and by
 max_segment_duration, completed segments read-only, segments found at start

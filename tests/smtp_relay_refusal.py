@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """No open relay: the 16 MAIL/RCPT combinations of nmap's smtp-open-relay
 script, with the server's own name and address, against listener-domain
 configurations that log, relay to a configured domain, or name the

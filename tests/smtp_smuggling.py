@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Line framing and SMTP smuggling through the real daemon: every malformed
 end-of-data candidate of smtp-robustness §10 item 1 (and bare CR, NUL,
 CR CR LF) followed by a smuggled transaction, under invalid_line_endings

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """STARTTLS through the real daemon with a throwaway self-signed
 certificate: plaintext pipelined after STARTTLS is discarded, the session
 starts over after the handshake, STARTTLS twice or with an argument is

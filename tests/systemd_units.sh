@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # systemd/oobd.service and oobd.socket: `systemd-analyze verify` accepts
 # them, `systemd-analyze security` rates the service's exposure (printed
 # as a comment, at most 2.0 required), the directives oobd(8) documents

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_admin.c - the metrics: exact totals when many threads count at
  * once, labelled series (classifications, rejection codes) with escaping

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_arf.c - feedback reports: KumoMTA's four ARF fixtures compared as
  * whole feedback_report objects (reference §3.2), oobd's tolerances, the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_classify.c - the bounce classifier: KumoMTA's rule files give
  * KumoMTA's answers, first match in load order, the shipped rules have no

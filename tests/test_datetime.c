@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_datetime.c - RFC 2822 dates as KumoMTA reads them.
  */

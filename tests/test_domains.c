@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_domains.c - listener domains: entry values and their errors, CIDR
  * parsing and matching, relay_host, the domain-map walk and the fallback

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_dsn.c - RFC 3464 / RFC 6533 DSNs: KumoMTA's field mapping on its
  * own fixtures, the defects oobd repairs, and hostile input.

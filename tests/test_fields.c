@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_fields.c - header-field blocks: unstructured values, groups of a
  * delivery-status body, "type; value" fields.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_ingest.c - the whole pipeline on real messages: which records come
  * out, in which order, with every field.

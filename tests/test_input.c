@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_input.c - message files, Maildirs, mbox files and standard input.
  */

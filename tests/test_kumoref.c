@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_kumoref.c - the X-KumoRef trace header: KumoMTA's encoder examples
  * (reference §4.1), round trips, and every way a value can fail to decode

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_logfile.c - segments, rotation, group commit, repair and failures.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_message.c - loading messages: line ends, GMime parse, byte-exact
  * spans of the top-level parts.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_pool.c - the worker pool: the configured number of jobs compute at
  * once, a job waiting between pool_wait_begin() and pool_wait_end() lets

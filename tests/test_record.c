@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_record.c - the JSON form of records: KumoMTA's field order, types
  * and serde_json's text.

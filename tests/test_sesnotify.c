@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_sesnotify.c - Amazon SES notifications: bounces (the bare event
  * and the SNS-wrapped one from the Sisimai corpus, every field) and

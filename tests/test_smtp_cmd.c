@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_smtp_cmd.c - command lines, paths and MAIL/RCPT parameters.
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_spool.c - the relay spool: durable writes, the exact file layout,
  * reading a message back, removal, and recovery at start (complete files

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_textbounce.c - the plain-text bounce decoder on real notices from
  * the Sisimai corpus (qmail, Exim, OpenSMTPD, Gmail, Yahoo, DragonFly,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_tomlbridge.c - TOML documents as jansson trees (document order,
  * value types, errors as "name:line:column: reason", hostile nesting) and

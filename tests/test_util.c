@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_util.c - strings, UTF-8 repair, RFC 3339 times, ids, sizes and
  * durations.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # tests/postfix/lib.sh - a throwaway Postfix instance for the tests that
 # need a real MTA's DSNs (postfix_dsn.sh, postfix_oobd.sh). Sourced after
 # tests/lib.sh.
