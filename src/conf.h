@@ -114,3 +114,12 @@ struct config *config_defaults(void);
 void	 config_free(struct config *c);
 
 #endif
+/*
+ * For `oobd config`: key i (0, 1, ...) of the loader's table, as its
+ * section ("listener", "listener.trace_headers", ...) and name; false
+ * past the last key. config_key_value is its value in c as TOML text
+ * (malloc'ed, compact: sizes in bytes, durations in seconds), or NULL
+ * when the key is unset (an optional file or address).
+ */
+bool	 config_key_name(size_t i, const char **section, const char **name);
+char	*config_key_value(const struct config *c, size_t i);

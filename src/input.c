@@ -208,14 +208,16 @@ cmp_names(const void *a, const void *b)
 }
 
 /*
- * The messages of one Maildir subdirectory, sorted by name. Returns 0, -1
- * after reporting a failure, or 1 when the subdirectory does not exist.
+ * The messages of one Maildir subdirectory (sub NULL: of dir itself, a
+ * plain directory, whose files may be mbox files too), sorted by name.
+ * Returns 0, -1 after reporting a failure, or 1 when the subdirectory does
+ * not exist.
  */
 static int
 maildir_sub(const char *dir, const char *sub, input_msg_fn fn,
     input_err_fn errfn, void *arg)
 {
-	char *path = xasprintf("%s/%s", dir, sub);
+	char *path = sub != NULL ? xasprintf("%s/%s", dir, sub) : xstrdup(dir);
 	char **names = NULL;
 	size_t n = 0, cap = 0;
 	struct dirent *de;
@@ -253,7 +255,7 @@ maildir_sub(const char *dir, const char *sub, input_msg_fn fn,
 			free(names[i]);
 			continue;
 		}
-		if (input_file(file, fn, errfn, arg, false) != 0)
+		if (input_file(file, fn, errfn, arg, sub == NULL) != 0)
 			rc = -1;
 		free(file);
 		free(names[i]);
@@ -271,10 +273,9 @@ input_maildir(const char *dir, input_msg_fn fn, input_err_fn errfn,
 
 	cur = maildir_sub(dir, "cur", fn, errfn, arg);
 	new = maildir_sub(dir, "new", fn, errfn, arg);
-	if (cur == 1 && new == 1) {
-		errfn(arg, dir, "not a Maildir (no cur/ or new/ directory)");
-		return -1;
-	}
+	/* Neither cur/ nor new/: a plain directory of message files. */
+	if (cur == 1 && new == 1)
+		return maildir_sub(dir, NULL, fn, errfn, arg) == 0 ? 0 : -1;
 	return (cur < 0 || new < 0) ? -1 : 0;
 }
 

@@ -22,11 +22,13 @@ typedef void (*input_err_fn)(void *arg, const char *name, const char *reason);
 
 /*
  * Visit every message of path: "-" is standard input; a directory is a
- * Maildir (messages of cur/ then new/, each sorted by name; a directory
- * without cur/ or new/ is an error); a file whose first line starts with
- * "From " is an mbox; any other file is one message. CRLF, LF and
- * CR-only line ends are all recognised when splitting an mbox. Returns 0
- * when every message was read and every callback returned 0, else -1.
+ * Maildir (messages of cur/ then new/, each sorted by name) or, without
+ * cur/ and new/, a plain directory whose files (sorted by name, dot
+ * files and subdirectories skipped) are read as below; a file whose first
+ * line starts with "From " is an mbox; any other file is one message.
+ * CRLF, LF and CR-only line ends are all recognised when splitting an
+ * mbox. Returns 0 when every message was read and every callback returned
+ * 0, else -1.
  */
 int	 input_each(const char *path, input_msg_fn fn, input_err_fn errfn,
 	    void *arg);

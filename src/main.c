@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * main.c - oobd's command line: the daemon (`oobd -c FILE`), its
- * configuration check (`oobd -t`), and `oobd parse`.
+ * configuration check (`oobd -t`), and the subcommands (`oobd parse`,
+ * `oobd config`, `oobd queue`, `oobd report`).
  */
 #include "config.h"
 
@@ -15,13 +16,14 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cli.h"
 #include "cmd_parse.h"
 #include "conf.h"
 #include "log.h"
 #include "server.h"
 #include "util.h"
 
-#define DEFAULT_CONFIG OOBD_SYSCONFDIR "/oobd.toml"
+#define DEFAULT_CONFIG CLI_DEFAULT_CONFIG
 
 static void
 usage(FILE *f)
@@ -29,11 +31,15 @@ usage(FILE *f)
 	fputs("usage: oobd [-c FILE] [-t] [-v]      run the daemon (foreground)\n"
 	    "       oobd parse [options] INPUT...  decode bounces and feedback "
 	    "reports offline\n"
-	    "       oobd --version\n"
-	    "  -c FILE  configuration file (default " DEFAULT_CONFIG ")\n"
-	    "  -t       check the configuration and every file it names, "
-	    "then exit\n"
-	    "  -v       log debug detail\n", f);
+	    "       oobd config [-c FILE] [-n|-d] [KEY...]  show the "
+	    "configuration\n"
+	    "       oobd --version | --help | COMMAND --help\n"
+	    "  -c, --config FILE  configuration file (default " DEFAULT_CONFIG
+	    ")\n"
+	    "  -t, --test         check the configuration and every file it "
+	    "names, then exit\n"
+	    "  -v, --verbose      log debug detail\n"
+	    "Exit status: 0 ok, 1 error, 2 usage error (see oobd(8)).\n", f);
 }
 
 /*
@@ -114,22 +120,26 @@ main(int argc, char **argv)
 	struct config *cfg;
 	int c, rc;
 
-	if (argc >= 2 && strcmp(argv[1], "parse") == 0)
-		return cmd_parse(argc - 1, argv + 1);
-	if (argc == 2 && strcmp(argv[1], "--version") == 0) {
-		printf("oobd %s\n", PACKAGE_VERSION);
-#ifdef HAVE_MIMALLOC
-		int v = mi_version();
-		printf("malloc: mimalloc %d.%d.%d\n", v / 100, v / 10 % 10,
-		    v % 10);
-#endif
-		return 0;
-	}
-	if (argc == 2 && strcmp(argv[1], "--help") == 0) {
-		usage(stdout);
-		return 0;
-	}
-	while ((c = getopt(argc, argv, "c:tvh")) != -1) {
+	static const struct {
+		const char *name;
+		int (*fn)(int, char **);
+	} cmds[] = {
+		{ "parse", cmd_parse },
+		{ "config", cmd_config },
+	};
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "test", no_argument, NULL, 't' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+
+	for (size_t i = 0; argc >= 2 && i < nitems(cmds); i++)
+		if (strcmp(argv[1], cmds[i].name) == 0)
+			return cmds[i].fn(argc - 1, argv + 1);
+	while ((c = getopt_long(argc, argv, "c:tvh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
 			path = optarg;
@@ -142,6 +152,14 @@ main(int argc, char **argv)
 			break;
 		case 'h':
 			usage(stdout);
+			return 0;
+		case 'V':
+			cli_version(stdout);
+#ifdef HAVE_MIMALLOC
+			int v = mi_version();
+			printf("malloc: mimalloc %d.%d.%d\n", v / 100,
+			    v / 10 % 10, v % 10);
+#endif
 			return 0;
 		default:
 			usage(stderr);

@@ -67,14 +67,23 @@ check "missing input in the middle: inputs after it processed" \
 check "missing input in the middle: one error line" 1 \
     "$(wc -l <"$TMP/missing2.err")"
 
-# ---- a directory that is not a Maildir ----
+# ---- a plain directory of message files (no cur/ or new/) ----
 mkdir "$TMP/plain"
-cp "$K/1.eml" "$TMP/plain/"
+cp "$K/2.eml" "$TMP/plain/b.eml"
+cp "$K/1.eml" "$TMP/plain/a.eml"
+cp "$K/2.eml" "$TMP/plain/.hidden.eml"
 parse plain "$TMP/plain"
-check "plain directory: exit status 1" 1 $rc
-check "plain directory: no records" "" "$(cat "$TMP/plain.out")"
-check "plain directory: one error line naming it" "1 yes" \
-    "$(wc -l <"$TMP/plain.err") $(grep -q "^oobd: $TMP/plain: " "$TMP/plain.err" && echo yes)"
+check "plain directory: exit status 0" 0 $rc
+check "plain directory: nothing on stderr" "" "$(cat "$TMP/plain.err")"
+check "plain directory: its files in name order" "$S1 ; $S2" \
+    "$(summary plain)"
+: >"$TMP/plain/c.eml"
+parse plain2 "$TMP/plain"
+check "plain directory with an empty file: exit status 1" 1 $rc
+check "plain directory with an empty file: the others processed" \
+    "$S1 ; $S2" "$(summary plain2)"
+check "plain directory with an empty file: one line naming it" \
+    "oobd: $TMP/plain/c.eml: empty message" "$(cat "$TMP/plain2.err")"
 
 # ---- a Maildir: cur/ then new/, sorted, dot files skipped ----
 mkdir -p "$TMP/Maildir/cur" "$TMP/Maildir/new" "$TMP/Maildir/tmp"

@@ -194,21 +194,42 @@ test_missing_path(void **state)
 	free(path);
 }
 
+/*
+ * A directory without cur/ or new/: its files in name order, an mbox
+ * among them split, dot files and subdirectories skipped.
+ */
 static void
-test_not_a_maildir(void **state)
+test_plain_directory(void **state)
 {
 	struct seen s = { 0 };
 	char *path = xasprintf("%s/plain", tmpdir);
+	char *name;
 
 	(void)state;
 	mkdir_tmp("plain");
+	mkdir_tmp("plain/sub");
+	free(write_tmp("plain/b.eml", "Subject: b\n\nb\n", 14));
 	free(write_tmp("plain/a.eml", "Subject: a\n\nx\n", 14));
-	assert_int_equal(input_each(path, on_msg, on_err, &s), -1);
-	assert_int_equal(s.n, 0);
-	assert_int_equal(s.nerr, 1);
-	assert_string_equal(s.ename[0], path);
-	assert_string_equal(s.ereason[0],
-	    "not a Maildir (no cur/ or new/ directory)");
+	free(write_tmp("plain/.hidden", "Subject: h\n\nh\n", 14));
+	free(write_tmp("plain/sub/c.eml", "Subject: c\n\nc\n", 14));
+	free(write_tmp("plain/c.mbox", "From x Thu Jan  1 00:00:00 2024\n"
+	    "Subject: m1\n\n1\n\nFrom y Thu Jan  1 00:00:00 2024\n"
+	    "Subject: m2\n\n2\n", 95));
+	assert_int_equal(input_each(path, on_msg, on_err, &s), 0);
+	assert_int_equal(s.nerr, 0);
+	assert_int_equal(s.n, 4);
+	name = xasprintf("%s/a.eml", path);
+	assert_msg_str(&s, 0, name, "Subject: a\n\nx\n");
+	free(name);
+	name = xasprintf("%s/b.eml", path);
+	assert_msg_str(&s, 1, name, "Subject: b\n\nb\n");
+	free(name);
+	name = xasprintf("%s/c.mbox:1", path);
+	assert_msg_str(&s, 2, name, "Subject: m1\n\n1\n");
+	free(name);
+	name = xasprintf("%s/c.mbox:2", path);
+	assert_msg_str(&s, 3, name, "Subject: m2\n\n2\n");
+	free(name);
 	seen_free(&s);
 	free(path);
 }
@@ -569,7 +590,7 @@ main(void)
 		cmocka_unit_test(test_corpus_message_file),
 		cmocka_unit_test(test_empty_file),
 		cmocka_unit_test(test_missing_path),
-		cmocka_unit_test(test_not_a_maildir),
+		cmocka_unit_test(test_plain_directory),
 		cmocka_unit_test(test_maildir),
 		cmocka_unit_test(test_maildir_new_only_and_bad_entry),
 		cmocka_unit_test(test_mbox_corpus_0),
