@@ -3,15 +3,19 @@
 certificate: plaintext pipelined after STARTTLS is discarded, the session
 starts over after the handshake, STARTTLS twice or with an argument is
 refused, handshakes that never come or are garbage end the session, TLS
-below 1.2 is refused, and the TLS fields of the records are filled
-(smtp-robustness §10 items 12-16)."""
+below 1.2 is refused, the TLS fields of the records are filled
+(smtp-robustness §10 items 12-16), and input sent while a message is
+with a worker is read only up to the session's limit, inside TLS as in
+plaintext."""
 
+import ctypes
 import os
 import warnings
 import socket
 import ssl
 import subprocess
 import tempfile
+import time
 
 from oobdtest import (Client, Oobd, check, corpus, finish, not_ok, to_crlf,
                       toml_str)
@@ -56,6 +60,63 @@ def starttls(c, ctx):
 def ehlo_lines(c, name):
     c.send("EHLO %s\r\n" % name)
     return c.reply()[1]
+
+
+PTRACE_SEIZE, PTRACE_INTERRUPT, PTRACE_DETACH = 0x4206, 0x4207, 17
+WALL = 0x40000000
+
+
+class Frozen:
+    """Every thread of a process but the first (oobd's event loop) held
+    by ptrace: the workers and the log's sync thread. A message handed
+    to a worker then stays there, and its session busy, until thaw()."""
+
+    def __init__(self, pid):
+        self.libc = ctypes.CDLL(None, use_errno=True)
+        self.libc.ptrace.argtypes = [ctypes.c_long, ctypes.c_long,
+                                     ctypes.c_void_p, ctypes.c_void_p]
+        self.libc.ptrace.restype = ctypes.c_long
+        self.tids = []
+        for tid in sorted(int(t) for t in os.listdir("/proc/%d/task" % pid)):
+            if tid == pid:
+                continue
+            if self.libc.ptrace(PTRACE_SEIZE, tid, None, None) != 0:
+                raise OSError(ctypes.get_errno(), "ptrace(SEIZE, %d)" % tid)
+            self.tids.append(tid)
+            self.libc.ptrace(PTRACE_INTERRUPT, tid, None, None)
+            os.waitpid(tid, WALL)
+
+    def thaw(self):
+        for tid in self.tids:
+            self.libc.ptrace(PTRACE_DETACH, tid, None, None)
+        self.tids = []
+
+
+def vm_hwm_kb(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return -1
+
+
+def flood(sock, limit, seconds):
+    """Bytes without a line end until limit bytes are sent, seconds have
+    passed, or a send makes no progress for 2 s (the server stopped
+    reading); returns (bytes sent, whether the sending stalled)."""
+    chunk = b"x" * 65536
+    sent = 0
+    deadline = time.time() + seconds
+    sock.settimeout(2)
+    try:
+        while sent < limit and time.time() < deadline:
+            sock.sendall(chunk)
+            sent += len(chunk)
+    except socket.timeout:
+        return sent, True
+    except OSError:
+        pass
+    return sent, False
 
 
 def send_dsn(c, ehlo):
@@ -268,6 +329,56 @@ try:
     check("SIGTERM exit status", 0, d.stop())
 except Exception as e:
     not_ok("smtp_tls harness", repr(e) + "\n" + d.stderr_text())
+finally:
+    d.cleanup()
+
+# Input sent after the end of DATA while the message is with a worker:
+# read only up to the session's input limit, inside TLS as in plaintext,
+# so the sending stalls and memory stays flat. The workers are held, so
+# the session stays busy for the whole flood (200 MB at most).
+MAX_MESSAGE = 10 * 1024 * 1024
+tmp = tempfile.mkdtemp(prefix="oobd-test-")
+crt, key = make_cert(tmp, "server", "/CN=mx.test.example")
+d = Oobd(domains=DOMAINS, tmp=tmp,
+         listener={"tls_certificate": toml_str(crt),
+                   "tls_private_key": toml_str(key),
+                   "max_message_size": '"10MiB"', "workers": "1"})
+try:
+    d.start()
+    for mode in ("plaintext", "TLS"):
+        c = Client(d.port, timeout=30)
+        c.line()
+        ehlo_lines(c, "flood.example")
+        if mode == "TLS":
+            starttls(c, client_ctx())
+            ehlo_lines(c, "flood.example")
+        c.cmd("MAIL FROM:<>")
+        c.cmd("RCPT TO:<%s>" % RCPT)
+        c.cmd("DATA")
+        frozen = Frozen(d.proc.pid)
+        try:
+            c.send(DSN + b".\r\n")
+            before = vm_hwm_kb(d.proc.pid)
+            sent, stalled = flood(c.sock, 200 * 1024 * 1024, 60)
+            peak = vm_hwm_kb(d.proc.pid)
+        finally:
+            frozen.thaw()
+        check("%s flood while busy: the server stops reading" % mode,
+              (True, True), (stalled, sent < 64 * 1024 * 1024))
+        check("%s flood while busy: peak RSS grows by less than "
+              "max_message_size" % mode, True,
+              (peak - before) * 1024 < MAX_MESSAGE)
+        c.sock.settimeout(30)
+        check("%s flood while busy: the message accepted" % mode,
+              "250 2.0.0 OK ids=", c.line()[:17])
+        check("%s flood while busy: then the endless line refused" % mode,
+              "500 5.5.2 Error: line too long", c.line())
+        c.close()
+        print("# %s: %d MB sent, VmHWM %d -> %d kB" % (
+            mode, sent >> 20, before, peak))
+    check("flood: SIGTERM exit status", 0, d.stop())
+except Exception as e:
+    not_ok("smtp_tls flood harness", repr(e) + "\n" + d.stderr_text())
 finally:
     d.cleanup()
 
