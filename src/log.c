@@ -4,11 +4,16 @@
  */
 #include "config.h"
 
+#include <sys/stat.h>
+
+#include <inttypes.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "util.h"
@@ -20,6 +25,41 @@ static const char *const level_names[] = {
 	[LOG_ERR] = "error", [LOG_WARN] = "warning",
 	[LOG_INFO] = "info", [LOG_DEBUG] = "debug",
 };
+
+/* sd-daemon.h's SD_ERR, SD_WARNING, SD_INFO and SD_DEBUG. */
+static const char *const level_prefixes[] = {
+	[LOG_ERR] = "<3>", [LOG_WARN] = "<4>",
+	[LOG_INFO] = "<6>", [LOG_DEBUG] = "<7>",
+};
+
+static pthread_once_t journal_once = PTHREAD_ONCE_INIT;
+static bool journal;
+
+/*
+ * systemd sets JOURNAL_STREAM to "DEV:INO" of the stream it connects to
+ * stderr; the variable is inherited, so it counts only while stderr is
+ * still that very stream (not when a shell redirected it to a file).
+ */
+static void
+journal_detect(void)
+{
+	const char *env = getenv("JOURNAL_STREAM");
+	uintmax_t dev, ino;
+	struct stat st;
+	char end;
+
+	journal = env != NULL &&
+	    sscanf(env, "%ju:%ju%c", &dev, &ino, &end) == 2 &&
+	    fstat(STDERR_FILENO, &st) == 0 &&
+	    (uintmax_t)st.st_dev == dev && (uintmax_t)st.st_ino == ino;
+}
+
+const char *
+log_prefix(enum log_level level)
+{
+	pthread_once(&journal_once, journal_detect);
+	return journal ? level_prefixes[level] : "";
+}
 
 void
 log_set_level(enum log_level level)
@@ -54,6 +94,7 @@ log_msg(enum log_level level, const char *session, const char *fmt, ...)
 
 	if (level > current)
 		return;
+	buf_puts(&b, log_prefix(level));
 	if (session != NULL)
 		buf_printf(&b, "session=%s ", session);
 	buf_printf(&b, "level=%s ", level_names[level]);

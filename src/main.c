@@ -77,7 +77,7 @@ static int
 print_errors(struct errors *errs)
 {
 	for (size_t i = 0; i < errs->n; i++)
-		fprintf(stderr, "oobd: %s\n", errs->v[i]);
+		fprintf(stderr, "%soobd: %s\n", log_prefix(LOG_ERR), errs->v[i]);
 	return errs->n > 0;
 }
 
