@@ -18,11 +18,14 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <pthread.h>
+#include <dirent.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "admin.h"
 #include "logfile.h"
@@ -244,6 +247,35 @@ char *
 metrics_render(struct logfile *lf)
 {
 	static const char *const results[MSG_NRESULTS] = {
+/* ---- operators' series: feedback types, retention ---- */
+
+static struct {
+	struct family	 feedback;
+	atomic_uint_least64_t segments_removed;
+	atomic_uint_least64_t segment_bytes_removed;
+} ops = {
+	.feedback = { .mu = PTHREAD_MUTEX_INITIALIZER },
+};
+
+void
+metrics_feedback_type(const char *type)
+{
+	struct buf b = { 0 };
+
+	buf_puts(&b, "feedback_type=\"");
+	label_value(&b, type != NULL && *type != '\0' ? type : "unknown");
+	buf_putc(&b, '"');
+	family_inc(&ops.feedback, b.data, "feedback_type=\"other\"");
+	buf_free(&b);
+}
+
+void
+metrics_segment_removed(uint64_t bytes)
+{
+	atomic_fetch_add(&ops.segments_removed, 1);
+	atomic_fetch_add(&ops.segment_bytes_removed, bytes);
+}
+
 		[MSG_ACCEPTED] = "accepted", [MSG_REJECTED] = "rejected",
 		[MSG_TEMPFAILED] = "tempfailed",
 	};
@@ -268,6 +300,9 @@ metrics_render(struct logfile *lf)
 	    load(&m.refused));
 	header(&b, "oobd_sessions", "gauge", "SMTP sessions open now.");
 	buf_printf(&b, "oobd_sessions %lld\n",
+static void render_ops(struct buf *b);
+static void render_process(struct buf *b);
+
 	    (long long)atomic_load(&m.sessions));
 
 	header(&b, "oobd_messages_total", "counter",
@@ -379,9 +414,97 @@ request_cb(struct evhttp_request *req, void *arg)
 	struct logfile *lf = *a->lf;
 
 	if (path == NULL) {
+	render_ops(&b);
+	render_process(&b);
 		reply_text(req, 400, "Bad Request", "text/plain", "bad request\n");
 		return;
 	}
+static void
+render_ops(struct buf *b)
+{
+	header(b, "oobd_feedback_reports_total", "counter",
+	    "Feedback (ARF) records by feedback type.");
+	family_render(b, &ops.feedback, "oobd_feedback_reports_total");
+	header(b, "oobd_log_segments_removed_total", "counter",
+	    "Finished log segments removed by [logs] retention.");
+	buf_printf(b, "oobd_log_segments_removed_total %llu\n",
+	    load(&ops.segments_removed));
+	header(b, "oobd_log_segments_removed_bytes_total", "counter",
+	    "Bytes of the log segments removed by [logs] retention.");
+	buf_printf(b, "oobd_log_segments_removed_bytes_total %llu\n",
+	    load(&ops.segment_bytes_removed));
+}
+
+/*
+ * The process_* series every Prometheus client library exports, from
+ * /proc/self as client_golang's process collector reads them: CPU time
+ * and memory from stat, descriptors from fd/ and the soft RLIMIT_NOFILE,
+ * the start time from stat's starttime (clock ticks after boot) and
+ * /proc/stat's btime. A series whose source cannot be read is left out.
+ */
+static void
+render_process(struct buf *b)
+{
+	long tck = sysconf(_SC_CLK_TCK), page = sysconf(_SC_PAGESIZE);
+	unsigned long long utime, stime, start, vsize;
+	long long rss;
+	size_t len;
+	char *stat = read_file("/proc/self/stat", &len);
+	char *p = stat != NULL ? strrchr(stat, ')') : NULL;
+
+	/* After "pid (comm)": state is field 3, utime 14 ... rss 24. */
+	if (p != NULL && tck > 0 && sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u "
+	    "%*u %*u %*u %*u %llu %llu %*d %*d %*d %*d %*d %*d %llu %llu %lld",
+	    &utime, &stime, &start, &vsize, &rss) == 5) {
+		header(b, "process_cpu_seconds_total", "counter",
+		    "Total user and system CPU time spent in seconds.");
+		buf_printf(b, "process_cpu_seconds_total %.2f\n",
+		    (double)(utime + stime) / (double)tck);
+		header(b, "process_resident_memory_bytes", "gauge",
+		    "Resident memory size in bytes.");
+		buf_printf(b, "process_resident_memory_bytes %lld\n",
+		    rss * (long long)page);
+		header(b, "process_virtual_memory_bytes", "gauge",
+		    "Virtual memory size in bytes.");
+		buf_printf(b, "process_virtual_memory_bytes %llu\n", vsize);
+		char *ps = read_file("/proc/stat", &len);
+		const char *bt = ps != NULL ? strstr(ps, "\nbtime ") : NULL;
+		unsigned long long btime;
+		if (bt != NULL && sscanf(bt, "\nbtime %llu", &btime) == 1) {
+			header(b, "process_start_time_seconds", "gauge",
+			    "Start time of the process since unix epoch in "
+			    "seconds.");
+			buf_printf(b, "process_start_time_seconds %.2f\n",
+			    (double)btime + (double)start / (double)tck);
+		}
+		free(ps);
+	}
+	free(stat);
+
+	DIR *d = opendir("/proc/self/fd");
+	if (d != NULL) {
+		struct dirent *de;
+		long n = 0;
+		while ((de = readdir(d)) != NULL)
+			if (de->d_name[0] != '.' && atoi(de->d_name) != dirfd(d))
+				n++;
+		closedir(d);
+		header(b, "process_open_fds", "gauge",
+		    "Number of open file descriptors.");
+		buf_printf(b, "process_open_fds %ld\n", n);
+	}
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+		header(b, "process_max_fds", "gauge",
+		    "Maximum number of open file descriptors.");
+		if (rl.rlim_cur == RLIM_INFINITY)
+			buf_puts(b, "process_max_fds +Inf\n");
+		else
+			buf_printf(b, "process_max_fds %llu\n",
+			    (unsigned long long)rl.rlim_cur);
+	}
+}
+
 	if (strcmp(path, "/metrics") == 0) {
 		char *body = metrics_render(lf);
 		reply_text(req, 200, "OK",

@@ -57,6 +57,11 @@ void	 metrics_reload(bool ok);
  * the log's own counters and health when lf is not NULL. Returns a
  * malloc'ed string.
  */
+/* A Feedback record written, by its feedback_type ("abuse", ...). */
+void	 metrics_feedback_type(const char *type);
+/* A finished log segment of that many bytes removed by [logs] retention. */
+void	 metrics_segment_removed(uint64_t bytes);
+
 char	*metrics_render(struct logfile *lf);
 
 /* ---- the HTTP listener ---- */

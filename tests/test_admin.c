@@ -134,21 +134,29 @@ test_labels(void **state)
 	assert_true(sample(text, "oobd_bounce_classifications_total"
 	    "{classification=\"Label199\"}") == -1);
 	/* Every line is a comment or "name{labels} value". */
-	size_t samples = 0;
+	size_t samples = 0, processes = 0;
 	for (char *p = text, *nl; (nl = strchr(p, '\n')) != NULL; p = nl + 1) {
 		*nl = '\0';
 		if (p[0] == '#') {
 			assert_true(strncmp(p, "# HELP oobd_", 12) == 0 ||
-			    strncmp(p, "# TYPE oobd_", 12) == 0);
+			    strncmp(p, "# TYPE oobd_", 12) == 0 ||
+			    strncmp(p, "# HELP process_", 15) == 0 ||
+			    strncmp(p, "# TYPE process_", 15) == 0);
+			continue;
+		}
+		assert_non_null(strrchr(p, ' '));
+		/* The six standard process_* series of client libraries. */
+		if (strncmp(p, "process_", 8) == 0) {
+			processes++;
 			continue;
 		}
 		assert_true(strncmp(p, "oobd_", 5) == 0);
-		assert_non_null(strrchr(p, ' '));
 		samples++;
 	}
-	/* 20 plain series, 16 + 1 buckets, sum and count, 128
+	/* 22 plain series, 16 + 1 buckets, sum and count, 128
 	 * classifications (the last "other"), 2 rejection series. */
-	assert_int_equal(samples, 20 + 17 + 2 + 128 + 2);
+	assert_int_equal(samples, 22 + 17 + 2 + 128 + 2);
+	assert_int_equal(processes, 6);
 	free(text);
 }
 
