@@ -725,7 +725,7 @@ intern_label(struct classifier *c, const char *s)
 	for (size_t i = 0; i < c->nlabels; i++)
 		if (strcmp(c->labels[i], s) == 0)
 			return c->labels[i];
-	c->labels = xrealloc(c->labels, (c->nlabels + 1) * sizeof(char *));
+	c->labels = xgrow(c->labels, c->nlabels, sizeof(char *));
 	return c->labels[c->nlabels++] = xstrdup(s);
 }
 
@@ -766,7 +766,7 @@ add_pattern(struct classifier *c, const char *file, const char *label,
 	/* Without JIT (an unsupported CPU) the interpreter still answers. */
 	(void)pcre2_jit_compile(re, PCRE2_JIT_COMPLETE);
 
-	c->rules = xrealloc(c->rules, (c->nrules + 1) * sizeof(*c->rules));
+	c->rules = xgrow(c->rules, c->nrules, sizeof(*c->rules));
 	r = &c->rules[c->nrules++];
 	r->re = re;
 	r->label = intern_label(c, label);
@@ -788,7 +788,7 @@ load_file(struct classifier *c, const char *file, char **err)
 
 	if ((root = load_data_file(file, 0, err)) == NULL)
 		return -1;
-	c->files = xrealloc(c->files, (c->nfiles + 1) * sizeof(char *));
+	c->files = xgrow(c->files, c->nfiles, sizeof(char *));
 	c->files[c->nfiles++] = xstrdup(file);
 	if (!json_is_object(root)) {
 		*err = xasprintf("%s: expected a table at the top", file);

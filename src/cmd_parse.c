@@ -14,7 +14,6 @@
 #include <unistd.h>
 
 #include "classify.h"
-#include "cli.h"
 #include "cmd_parse.h"
 #include "ingest.h"
 #include "input.h"
@@ -42,8 +41,8 @@ usage(FILE *f)
 	    "[--peer-ip IP]\n"
 	    "                  [--rules FILE]... [--all] [--kumo-strict] "
 	    "INPUT...\n"
-	    "INPUT is a message file, a Maildir, a directory of message files, "
-	    "an mbox file,\nor - for standard input.\n", f);
+	    "INPUT is a message file, a Maildir, an mbox file, or - for "
+	    "standard input.\n", f);
 }
 
 /*
@@ -217,7 +216,6 @@ cmd_parse(int argc, char **argv)
 	};
 	const char **rules = NULL;
 	size_t nrules = 0;
-		{ "version", no_argument, NULL, 'V' },
 	char *deflt = NULL, *err = NULL;
 	int c;
 
@@ -234,7 +232,7 @@ cmd_parse(int argc, char **argv)
 			ctx.peer_ip = optarg;
 			break;
 		case 'R':
-			rules = xrealloc(rules, (nrules + 1) * sizeof(*rules));
+			rules = xgrow(rules, nrules, sizeof(*rules));
 			rules[nrules++] = optarg;
 			break;
 		case 'a':
@@ -259,10 +257,6 @@ cmd_parse(int argc, char **argv)
 		return 2;
 	}
 	if (nrules == 0) {
-		case 'V':
-			cli_version(stdout);
-			free(rules);
-			return 0;
 		deflt = default_rules();
 		rules = xmalloc(sizeof(*rules));
 		rules[nrules++] = deflt;

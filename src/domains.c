@@ -677,7 +677,7 @@ listener_get(struct domains *d, const char *name)
 	hkey_init(&l->k, LISTENER_TABLE, hash_text(LISTENER_TABLE, name, n),
 	    name, n);
 	l->id = (uint32_t)d->nl;
-	d->lv = xrealloc(d->lv, (d->nl + 1) * sizeof(*d->lv));
+	d->lv = xgrow(d->lv, d->nl, sizeof(*d->lv));
 	d->lv[d->nl++] = l;
 	htab_put(&d->listeners, &l->k);
 	return l;
@@ -717,8 +717,7 @@ node_get(struct domains *d, struct lst *l, const char *key)
 			node = xcalloc(1, sizeof(*node));
 			hkey_init(&node->k, l->id, h, key + i, n - i);
 			htab_put(&d->nodes, &node->k);
-			d->all = xrealloc(d->all, (d->nall + 1) *
-			    sizeof(*d->all));
+			d->all = xgrow(d->all, d->nall, sizeof(*d->all));
 			d->all[d->nall++] = node;
 			if (label_end - i == 1 && key[i] == '*') {
 				if (parent != NULL)
@@ -904,8 +903,8 @@ add_entry(struct domains *d, struct lst *l, const char *listener_key,
 	struct dnode *node = node_get(d, l, domain);
 	if (node->entry == NULL) {
 		node->entry = xcalloc(1, sizeof(*node->entry));
-		d->with_entry = xrealloc(d->with_entry,
-		    (d->nwith_entry + 1) * sizeof(*d->with_entry));
+		d->with_entry = xgrow(d->with_entry, d->nwith_entry,
+		    sizeof(*d->with_entry));
 		d->with_entry[d->nwith_entry++] = node;
 	}
 	size_t base = path.len;

@@ -618,7 +618,7 @@ returned_parts(const struct message *m, GMimeMultipart *mp,
 				continue;
 			body = decoded;
 		}
-		v = xrealloc(v, (n + 1) * sizeof(*v));
+		v = xgrow(v, n, sizeof(*v));
 		v[n] = (struct returned){ .decoded = decoded };
 		v[n].inner = whole && !encoded && o != NULL &&
 		    GMIME_IS_MESSAGE_PART(o) ?

@@ -243,8 +243,8 @@ classify(struct record *r, const struct ingest_config *cfg)
 static struct record *
 add_record(struct ingest_result *out)
 {
-	out->records = xrealloc(out->records,
-	    (out->nrecords + 1) * sizeof(*out->records));
+	out->records = xgrow(out->records, out->nrecords,
+	    sizeof(*out->records));
 	return &out->records[out->nrecords++];
 }
 

@@ -115,8 +115,8 @@ record_set(char **field, const char *s)
 void
 record_add_recipient(struct record *r, const char *addr)
 {
-	r->recipients = xrealloc(r->recipients,
-	    (r->nrecipients + 1) * sizeof(*r->recipients));
+	r->recipients = xgrow(r->recipients, r->nrecipients,
+	    sizeof(*r->recipients));
 	r->recipients[r->nrecipients++] = xstrdup(addr);
 }
 

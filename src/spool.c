@@ -334,7 +334,7 @@ spool_recover(struct spool *sp, void (*fn)(void *arg, struct spool_entry *e),
 		}
 		if (!is_spool_id(de->d_name))
 			continue;
-		names = xrealloc(names, (n + 1) * sizeof(*names));
+		names = xgrow(names, n, sizeof(*names));
 		names[n++] = xstrdup(de->d_name);
 	}
 	closedir(d);

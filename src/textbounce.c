@@ -648,7 +648,7 @@ own_addresses(const struct message *m, char ***out)
 			    INTERNET_ADDRESS_MAILBOX(ia));
 			if (a == NULL || *a == '\0')
 				continue;
-			v = xrealloc(v, (n + 1) * sizeof(*v));
+			v = xgrow(v, n, sizeof(*v));
 			v[n++] = addr_key(a, strlen(a));
 		}
 		if (l != NULL)
@@ -684,7 +684,7 @@ failed_recipients_header(const struct message *m, const char *text,
 		    n < TB_MAX_RECIPIENTS; a = strtok_r(NULL, ", \t\r\n", &save)) {
 			if (strchr(a, '@') == NULL || a[0] == '@')
 				continue;
-			v = xrealloc(v, (n + 1) * sizeof(*v));
+			v = xgrow(v, n, sizeof(*v));
 			v[n].line = text;
 			v[n].after = text;
 			v[n].addr = xstrdup(a);

@@ -65,6 +65,22 @@ xrealloc(void *p, size_t n)
 	return q;
 }
 
+void *
+xgrow(void *p, size_t n, size_t size)
+{
+	/*
+	 * The implied capacity is 4 for 1 to 4 elements, else the smallest
+	 * power of two >= n: only an empty array or a full one (n a power of
+	 * two from 4 up) needs a bigger block.
+	 */
+	if (n != 0 && (n < 4 || (n & (n - 1)) != 0))
+		return p;
+	size_t cap = n == 0 ? 4 : 2 * n;
+	if (n > SIZE_MAX / 2 || (size != 0 && cap > SIZE_MAX / size))
+		fatalx("array of %zu elements of %zu bytes too large", n, size);
+	return xrealloc(p, cap * size);
+}
+
 char *
 xstrdup(const char *s)
 {
@@ -638,7 +654,7 @@ errors_add(struct errors *e, const char *fmt, ...)
 	if (vasprintf(&s, fmt, ap) < 0)
 		fatalx("out of memory formatting an error");
 	va_end(ap);
-	e->v = xrealloc(e->v, (e->n + 1) * sizeof(*e->v));
+	e->v = xgrow(e->v, e->n, sizeof(*e->v));
 	e->v[e->n++] = s;
 }
 

@@ -22,6 +22,17 @@ void fatalx(const char *fmt, ...)
 void *xmalloc(size_t n);
 void *xcalloc(size_t nmemb, size_t size);
 void *xrealloc(void *p, size_t n);
+/*
+ * Make room for element n of the array p, which holds n elements of size
+ * bytes: call it before storing p[n] and incrementing the count. Growth is
+ * geometric, so adding n elements one at a time copies O(n) bytes, not
+ * O(n^2) (the allocator cannot always remap in place; AddressSanitizer's
+ * never does). The capacity is implied by the count (at least 4, else the
+ * smallest power of two >= n), so p must be NULL or a block that only
+ * xgrow has grown (elements removed since are fine). Aborts when the size
+ * overflows.
+ */
+void *xgrow(void *p, size_t n, size_t size);
 char *xstrdup(const char *s);
 char *xstrndup(const char *s, size_t n);
 char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

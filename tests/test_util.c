@@ -1,12 +1,111 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * test_util.c - strings, UTF-8 repair, RFC 3339 times, ids, sizes and
- * durations.
+ * test_util.c - array growth, strings, UTF-8 repair, RFC 3339 times, ids,
+ * sizes and durations.
  */
 #include "testutil.h"
 
+#include <malloc.h>
 #include <pthread.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <uuid/uuid.h>
+
+/*
+ * xgrow: every element kept, room for element n after each call, and the
+ * block resized only at the doublings (malloc_usable_size changes about
+ * log2(n) times; growing by one element it would change on nearly every
+ * call past the allocator's small size classes).
+ */
+static void
+test_xgrow(void **state)
+{
+	(void)state;
+	const size_t total = 100000;
+	uint32_t *v = NULL;
+	size_t n = 0, resizes = 0, usable = 0;
+
+	for (size_t i = 0; i < total; i++) {
+		uint32_t *before = v;
+		v = xgrow(v, n, sizeof(*v));
+		/* Between the doublings the same block comes back. */
+		if (n > 4 && (n & (n - 1)) != 0)
+			assert_ptr_equal(v, before);
+		assert_true(malloc_usable_size(v) >= (n + 1) * sizeof(*v));
+		if (malloc_usable_size(v) != usable) {
+			usable = malloc_usable_size(v);
+			resizes++;
+		}
+		v[n++] = (uint32_t)i * 7u;
+	}
+	for (size_t i = 0; i < total; i++)
+		assert_int_equal(v[i], (uint32_t)i * 7u);
+	/* 4, 8, ..., 131072 elements: 16 blocks. */
+	assert_in_range(resizes, 2, 17);
+
+	/* Removing elements keeps the implied capacity valid. */
+	n = 9;
+	n -= 4;
+	for (size_t i = 0; i < 20; i++) {
+		v = xgrow(v, n, sizeof(*v));
+		v[n++] = 1000u + (uint32_t)i;
+	}
+	assert_int_equal(n, 25);
+	for (size_t i = 0; i < 5; i++)
+		assert_int_equal(v[i], (uint32_t)i * 7u);
+	for (size_t i = 5; i < 25; i++)
+		assert_int_equal(v[i], 1000u + (uint32_t)(i - 5));
+	free(v);
+
+	/* The first call allocates room for 4. */
+	char *c = xgrow(NULL, 0, 1);
+	assert_true(malloc_usable_size(c) >= 4);
+	free(c);
+}
+
+/* Run xgrow(NULL, n, size) in a child: it must abort, saying why. */
+static void
+assert_xgrow_aborts(size_t n, size_t size)
+{
+	int fds[2];
+	assert_int_equal(pipe(fds), 0);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		dup2(fds[1], 2);
+		close(fds[0]);
+		signal(SIGABRT, SIG_DFL);
+		(void)xgrow(NULL, n, size);
+		_exit(0);
+	}
+	close(fds[1]);
+	char out[512];
+	size_t len = 0;
+	ssize_t r;
+	while (len < sizeof(out) - 1 &&
+	    (r = read(fds[0], out + len, sizeof(out) - 1 - len)) > 0)
+		len += (size_t)r;
+	out[len] = '\0';
+	close(fds[0]);
+	int status;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFSIGNALED(status));
+	assert_int_equal(WTERMSIG(status), SIGABRT);
+	char want[200];
+	snprintf(want, sizeof(want), "oobd: fatal: array of %zu elements of "
+	    "%zu bytes too large\n", n, size);
+	assert_non_null(strstr(out, want));
+}
+
+static void
+test_xgrow_overflow(void **state)
+{
+	(void)state;
+	/* Doubling the count overflows; doubling the bytes overflows. */
+	assert_xgrow_aborts((SIZE_MAX >> 1) + 1, 1);
+	assert_xgrow_aborts((size_t)1 << 40, (size_t)1 << 24);
+}
 
 static void
 test_utf8_lossy(void **state)
@@ -266,6 +365,8 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_xgrow),
+		cmocka_unit_test(test_xgrow_overflow),
 		cmocka_unit_test(test_utf8_lossy),
 		cmocka_unit_test(test_utf8_offsets),
 		cmocka_unit_test(test_rfc3339),
