@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "classify.h"
+#include "cli.h"
 #include "cmd_parse.h"
 #include "ingest.h"
 #include "input.h"
@@ -41,8 +42,8 @@ usage(FILE *f)
 	    "[--peer-ip IP]\n"
 	    "                  [--rules FILE]... [--all] [--kumo-strict] "
 	    "INPUT...\n"
-	    "INPUT is a message file, a Maildir, an mbox file, or - for "
-	    "standard input.\n", f);
+	    "INPUT is a message file, a Maildir, a directory of message files, "
+	    "an mbox file,\nor - for standard input.\n", f);
 }
 
 /*
@@ -216,6 +217,7 @@ cmd_parse(int argc, char **argv)
 	};
 	const char **rules = NULL;
 	size_t nrules = 0;
+		{ "version", no_argument, NULL, 'V' },
 	char *deflt = NULL, *err = NULL;
 	int c;
 
@@ -257,6 +259,10 @@ cmd_parse(int argc, char **argv)
 		return 2;
 	}
 	if (nrules == 0) {
+		case 'V':
+			cli_version(stdout);
+			free(rules);
+			return 0;
 		deflt = default_rules();
 		rules = xmalloc(sizeof(*rules));
 		rules[nrules++] = deflt;

@@ -504,3 +504,83 @@ config_check_files(struct config *c, struct errors *errs)
 	}
 	strlist_free(&c->classifier_files);
 }
+
+/* ---- `oobd config`: the table read back ---- */
+
+bool
+config_key_name(size_t i, const char **section, const char **name)
+{
+	if (i >= nitems(keys))
+		return false;
+	*section = keys[i].section;
+	*name = keys[i].name;
+	return true;
+}
+
+/* A number of seconds or a factor: an integer when it is one. */
+static json_t *
+number_value(double d)
+{
+	if (d == (double)(json_int_t)d)
+		return json_integer((json_int_t)d);
+	return json_real(d);
+}
+
+char *
+config_key_value(const struct config *c, size_t i)
+{
+	const struct key *k = &keys[i];
+	const void *field = (const char *)c + k->offset;
+	json_t *v = NULL;
+	char *text;
+
+	switch (k->type) {
+	case K_STRING:
+		if (*(char *const *)field == NULL)
+			return NULL;
+		v = json_string(*(char *const *)field);
+		break;
+	case K_STRLIST: {
+		const struct strlist *l = field;
+		v = json_array();
+		for (size_t j = 0; j < l->n; j++)
+			json_array_append_new(v, json_string(l->v[j]));
+		break;
+	}
+	case K_SIZE:
+		v = json_integer((json_int_t)*(const uint64_t *)field);
+		break;
+	case K_COUNT:
+		v = json_integer((json_int_t)*(const size_t *)field);
+		break;
+	case K_DURATION:
+	case K_FACTOR:
+		v = number_value(*(const double *)field);
+		break;
+	case K_BOOL:
+		v = json_boolean(*(const bool *)field);
+		break;
+	case K_LINE_ENDINGS: {
+		static const char *const names[] = { "Deny", "Fix", "Allow" };
+		v = json_string(names[*(const enum line_endings *)field]);
+		break;
+	}
+	case K_COMPRESSION:
+		v = json_string(*(const bool *)field ? "zstd" : "none");
+		break;
+	case K_LEVEL:
+		v = json_integer(*(const int *)field);
+		break;
+	}
+	if (v == NULL)
+		return NULL;
+	/*
+	 * JSON strings, numbers, booleans and arrays of strings are TOML
+	 * values as they are (TOML basic strings have JSON's escapes).
+	 */
+	text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+	json_decref(v);
+	if (text == NULL)
+		fatalx("out of memory");
+	return text;
+}

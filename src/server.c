@@ -584,29 +584,42 @@ resolve_user(const struct config *cfg, uid_t *uid, gid_t *gid,
 }
 
 /*
- * The directories the daemon writes, when root starts it for another
- * user: a missing one is created for that user. One that exists is left
- * as it is (its owner decides; see oobd(8)).
+ * The directories the daemon writes, made before anything listens so a
+ * start does not fail half-way: a missing one is created with its missing
+ * parents (those 0755, as install -d makes them), itself 0750 and, when
+ * root starts oobd for another user, owned by that user. One that exists
+ * is left as it is (its owner decides; see oobd(8)). 0, or -1 with a
+ * message in errs.
  */
-static void
-prepare_dir(const char *dir, uid_t uid, gid_t gid)
+static int
+prepare_dir(const char *dir, bool chown_it, uid_t uid, gid_t gid,
+    struct errors *errs)
 {
 	char *p;
 	struct stat st;
+	int rc = 0;
 
-	if (dir == NULL || stat(dir, &st) == 0)
-		return;
+	if (dir == NULL || dir[0] == '\0' || stat(dir, &st) == 0)
+		return 0;
 	p = xstrdup(dir);
-	for (char *s = p + 1; *s != '\0'; s++)
+	for (size_t n = strlen(p); n > 1 && p[n - 1] == '/'; n--)
+		p[n - 1] = '\0';
+	for (char *s = p + 1; *s != '\0' && rc == 0; s++)
 		if (*s == '/') {
 			*s = '\0';
-			(void)mkdir(p, 0755);
-			*s = '/';
+			if (mkdir(p, 0755) != 0 && errno != EEXIST)
+				rc = -1;
+			else
+				*s = '/';
 		}
-	if (mkdir(p, 0750) == 0 && chown(p, uid, gid) != 0)
-		log_msg(LOG_WARN, NULL, "event=chown-failed dir=%s error=\"%s\"",
-		    log_escape(p, strlen(p), 200), strerror(errno));
+	if (rc == 0 && ((mkdir(p, 0750) != 0 && errno != EEXIST) ||
+	    (chown_it && chown(p, uid, gid) != 0)))
+		rc = -1;
+	if (rc != 0)
+		errors_add(errs, "%s: cannot create the directory %s: %s",
+		    dir, p, strerror(errno));
 	free(p);
+	return rc;
 }
 
 /*
@@ -691,6 +704,14 @@ server_init(struct server *srv, struct config *cfg, bool check_only,
 	if (srv->base == NULL)
 		fatalx("event_base_new failed");
 
+	bool for_user = geteuid() == 0 && cfg->user != NULL && uid != 0;
+	if (prepare_dir(cfg->log_dir, for_user, uid, gid, errs) != 0 ||
+	    prepare_dir(cfg->state_dir, for_user, uid, gid, errs) != 0 ||
+	    ((cfg->next_hop != NULL ||
+	    domains_each(srv->domains, NULL, NULL) > 0) &&
+	    prepare_dir(cfg->spool_dir, for_user, uid, gid, errs) != 0))
+		return -1;
+
 	/* Bind while still privileged (port 25), or take systemd's sockets. */
 	inherit_sockets(srv);
 	srv->listeners = xcalloc(cfg->listen.n, sizeof(*srv->listeners));
@@ -732,13 +753,6 @@ server_init(struct server *srv, struct config *cfg, bool check_only,
 	if (errs->n != before)
 		return -1;
 
-	if (geteuid() == 0 && cfg->user != NULL && uid != 0) {
-		prepare_dir(cfg->log_dir, uid, gid);
-		prepare_dir(cfg->state_dir, uid, gid);
-		if (cfg->next_hop != NULL ||
-		    domains_each(srv->domains, NULL, NULL) > 0)
-			prepare_dir(cfg->spool_dir, uid, gid);
-	}
 	if (drop_privileges(cfg, uid, gid, errs) != 0)
 		return -1;
 

@@ -164,6 +164,7 @@ static void session_write_via_bufferevent(struct smtp_session *s);
 static void session_process(struct smtp_session *s);
 static void session_free(struct smtp_session *s);
 static void session_read(struct smtp_session *s, bool on);
+static size_t read_limit(const struct smtp_session *s);
 static void session_read_room(struct smtp_session *s);
 
 /* ---- transactions ---- */
@@ -723,6 +724,16 @@ proceed_starttls(struct smtp_session *s, const char *args)
 	/* The filter now owns the socket bufferevent; it stops encrypting
 	 * while that one holds OUTPUT_LIMIT bytes. */
 	bufferevent_setwatermark(s->bev, EV_WRITE, 0, OUTPUT_LIMIT);
+	/*
+	 * libevent lifts the socket bufferevent's read watermark for the
+	 * filter, and the filter has none: a client that keeps sending
+	 * while its message is with a worker (nothing consumes the input)
+	 * would be read without end. Bound both as plain input is bounded:
+	 * the filter stops decrypting at read_limit, and the socket
+	 * bufferevent stops reading once read_limit bytes of records wait.
+	 */
+	bufferevent_setwatermark(s->bev, EV_READ, 0, read_limit(s));
+	bufferevent_setwatermark(tls, EV_READ, 0, read_limit(s));
 	s->bev = tls;
 	s->handshaking = true;
 	session_reset_tx(s);
