@@ -6,6 +6,7 @@
 #include "config.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <event2/event.h>
 #include <event2/listener.h>
@@ -22,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -92,6 +94,13 @@ sockaddr_name(const struct sockaddr *sa)
 	return xasprintf("%s:%d", ip, ntohs(s4->sin_port));
 }
 
+/* Accepting pauses this long after an error, doubling while errors go on. */
+#define ACCEPT_PAUSE_MIN_MS	100
+#define ACCEPT_PAUSE_MAX_MS	1000
+/* Descriptors kept for all but sessions: log segments, spool files, relay
+ * and admin connections, reloads (beside those open at start). */
+#define RESERVED_FDS		32
+
 static void
 accept_cb(struct evconnlistener *ev, evutil_socket_t fd, struct sockaddr *sa,
     int len, void *arg)
@@ -99,19 +108,105 @@ accept_cb(struct evconnlistener *ev, evutil_socket_t fd, struct sockaddr *sa,
 	struct listener *l = arg;
 
 	(void)ev;
+	if (l->pause_ms != 0) {
+		log_msg(LOG_INFO, NULL, "event=accept-resumed listener=%s "
+		    "errors=%zu", l->name, l->errors);
+		l->pause_ms = 0;
+		l->errors = 0;
+		l->logged.tv_sec = 0;
+		l->logged.tv_nsec = 0;
+	}
 	smtp_session_start(l->srv, l, fd, sa, len);
 }
 
+static void
+accept_resume(evutil_socket_t fd, short what, void *arg)
+{
+	struct listener *l = arg;
+
+	(void)fd;
+	(void)what;
+	if (l->ev != NULL)	/* NULL once draining */
+		evconnlistener_enable(l->ev);
+}
+
+/*
+ * accept() failed for want of descriptors or memory (libevent retries the
+ * transient errors itself). The connection stays in the backlog, so the
+ * listener is readable again at once: accepting on would spin and log
+ * without end. Pause the listener instead, 100 ms doubling to 1 s while
+ * the errors go on, and log at most one line a second with the number
+ * of errors since the last line.
+ */
 static void
 accept_error_cb(struct evconnlistener *ev, void *arg)
 {
 	struct listener *l = arg;
 	int e = EVUTIL_SOCKET_ERROR();
+	struct timespec now;
+	struct timeval tv;
 
-	(void)ev;
-	/* Out of descriptors and the like: pause rather than spin. */
-	log_msg(LOG_ERR, NULL, "event=accept-error listener=%s error=\"%s\"",
-	    l->name, evutil_socket_error_to_string(e));
+	evconnlistener_disable(ev);
+	l->errors++;
+	l->pause_ms = l->pause_ms == 0 ? ACCEPT_PAUSE_MIN_MS :
+	    l->pause_ms * 2 < ACCEPT_PAUSE_MAX_MS ? l->pause_ms * 2 :
+	    ACCEPT_PAUSE_MAX_MS;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if ((l->logged.tv_sec == 0 && l->logged.tv_nsec == 0) ||
+	    now.tv_sec - l->logged.tv_sec > 1 ||
+	    (now.tv_sec - l->logged.tv_sec == 1 &&
+	    now.tv_nsec >= l->logged.tv_nsec)) {
+		log_msg(LOG_ERR, NULL, "event=accept-error listener=%s "
+		    "error=\"%s\" errors=%zu pause_ms=%u", l->name,
+		    evutil_socket_error_to_string(e), l->errors, l->pause_ms);
+		l->errors = 0;
+		l->logged = now;
+	}
+	tv.tv_sec = (time_t)(l->pause_ms / 1000);
+	tv.tv_usec = (suseconds_t)(l->pause_ms % 1000) * 1000;
+	evtimer_add(l->resume, &tv);
+}
+
+/*
+ * Each session holds a descriptor: fit max_connections to RLIMIT_NOFILE.
+ * The soft limit is raised towards the hard one as far as needed; what
+ * is then missing caps the sessions (srv->conn_cap), with a warning.
+ * Called once everything long-lived is open (listeners, log, admin).
+ */
+static void
+fit_connections(struct server *srv)
+{
+	struct rlimit rl;
+	size_t open_now = 0, reserved, want;
+	DIR *d;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY)
+		return;
+	if ((d = opendir("/proc/self/fd")) != NULL) {
+		struct dirent *de;
+		while ((de = readdir(d)) != NULL)
+			if (de->d_name[0] != '.')
+				open_now++;
+		closedir(d);
+	} else
+		open_now = 16;
+	reserved = open_now + RESERVED_FDS + srv->cfg->workers;
+	want = srv->cfg->max_connections + reserved;
+	if (rl.rlim_cur < want && rl.rlim_max > rl.rlim_cur) {
+		rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want ?
+		    want : rl.rlim_max;
+		(void)setrlimit(RLIMIT_NOFILE, &rl);
+		(void)getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (rl.rlim_cur >= want)
+		return;
+	srv->conn_cap = rl.rlim_cur > reserved + 1 ?
+	    (size_t)rl.rlim_cur - reserved : 1;
+	log_msg(LOG_WARN, NULL, "event=max-connections-capped configured=%zu "
+	    "effective=%zu nofile=%llu reserved=%zu hint=\"raise the "
+	    "descriptor limit (LimitNOFILE, ulimit -n)\"",
+	    srv->cfg->max_connections, srv->conn_cap,
+	    (unsigned long long)rl.rlim_cur, reserved);
 }
 
 bool
@@ -120,7 +215,11 @@ server_conn_add(struct server *srv, const char *ip, const char **why)
 	static _Thread_local char reason[160];
 	struct ip_count *slot = NULL;
 
-	if (srv->nsessions >= srv->cfg->max_connections) {
+	size_t max = srv->cfg->max_connections;
+
+	if (srv->conn_cap != 0 && max > srv->conn_cap)
+		max = srv->conn_cap;
+	if (srv->nsessions >= max) {
 		snprintf(reason, sizeof(reason), "%s Error: too many connections",
 		    srv->cfg->hostname);
 		*why = reason;
@@ -733,6 +832,9 @@ server_init(struct server *srv, struct config *cfg, bool check_only,
 		/* Name it by the bound address, so port 0 shows the real port. */
 		l->name = socket_name(fd);
 		evconnlistener_set_error_cb(l->ev, accept_error_cb);
+		l->resume = evtimer_new(srv->base, accept_resume, l);
+		if (l->resume == NULL)
+			fatalx("evtimer_new failed");
 		srv->nlisteners++;
 		log_msg(LOG_INFO, NULL, "event=listening addr=%s", l->name);
 	}
@@ -787,6 +889,7 @@ server_init(struct server *srv, struct config *cfg, bool check_only,
 		log_msg(LOG_INFO, NULL, "event=admin-listening addr=%s",
 		    srv->admin_name);
 	}
+	fit_connections(srv);
 	return errs->n != before ? -1 : 0;
 }
 
@@ -883,6 +986,10 @@ server_reload(struct server *srv)
 	struct settings *old = srv->cur;
 	server_use(srv, set);
 	settings_unref(old);
+	if (srv->conn_cap != 0 && cfg->max_connections > srv->conn_cap)
+		log_msg(LOG_WARN, NULL, "event=max-connections-capped "
+		    "configured=%zu effective=%zu", cfg->max_connections,
+		    srv->conn_cap);
 	if (log_level_parse(cfg->log_level, &level) == 0)
 		log_config_level(level);
 	struct classifier *c = classifier_slot_get(srv->classifier);
@@ -1046,6 +1153,8 @@ server_free(struct server *srv)
 	for (size_t i = 0; i < srv->nlisteners; i++) {
 		if (srv->listeners[i].ev != NULL)
 			evconnlistener_free(srv->listeners[i].ev);
+		if (srv->listeners[i].resume != NULL)
+			event_free(srv->listeners[i].resume);
 		free(srv->listeners[i].name);
 	}
 	free(srv->listeners);

@@ -28,6 +28,11 @@ struct listener {
 	struct server *srv;
 	struct evconnlistener *ev;
 	char	*name;			/* "ip:port" as KumoMTA formats it */
+	/* Accepting paused after an error (out of descriptors): */
+	struct event *resume;		/* enables the listener again */
+	unsigned pause_ms;		/* the current pause; 0: not paused */
+	size_t	 errors;		/* accept errors not yet logged */
+	struct timespec logged;		/* CLOCK_MONOTONIC of the last line */
 };
 
 /*
@@ -92,6 +97,7 @@ struct server {
 	size_t	 ninherited;
 	char	*status;		/* last STATUS= sent */
 	unsigned long long messages;	/* ends of DATA answered */
+	size_t	 conn_cap;		/* sessions RLIMIT_NOFILE allows; 0: any */
 };
 
 /*
