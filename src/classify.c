@@ -20,10 +20,12 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "classify.h"
+#include "report.h"
 #include "tomlbridge.h"
 #include "util.h"
 
@@ -1225,4 +1227,465 @@ classifier_slot_reload(struct classifier_slot *s, const char *const *files,
 	pthread_mutex_unlock(&s->lock);
 	classifier_unref(old);
 	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Evidence                                                            */
+
+const char *
+classifier_classify_evidence(const struct classifier *c,
+    const struct response *resp, const char *const *more, size_t nmore,
+    const char **subject, char **owned)
+{
+	const char *label;
+
+	*owned = response_single_line(resp);
+	*subject = *owned;
+	label = classifier_classify_line(c, *owned, strlen(*owned));
+	for (size_t i = 0; i < nmore && label == uncategorized; i++) {
+		if (more[i] == NULL || strcmp(more[i], *subject) == 0)
+			continue;
+		*subject = more[i];
+		label = classifier_classify_line(c, more[i], strlen(more[i]));
+	}
+	return label;
+}
+
+/* ------------------------------------------------------------------ */
+/* Reasons                                                             */
+
+/*
+ * Wordings that say more than KumoMTA's classes can: which kind of
+ * refusal (a blocked client, a missing PTR, spam content, a refused
+ * sender, a rate limit), which kind of capacity problem. Matched like the
+ * rule files (first match wins, unanchored, case-insensitive by "(?i)").
+ * Each pattern has a literal run at its top level, so the prefilter skips
+ * it for texts without that word.
+ */
+static const char *const reason_rules[][2] = {
+	/* the client's address has no name, or the name does not match */
+	{ "requireptr", "(?i)reverse dns" },
+	{ "requireptr", "(?i)reverse lookup" },
+	{ "requireptr", "(?i)reverse (?:dns )?(?:record|hostname|name)" },
+	{ "requireptr", "(?i)\\bptr\\b" },
+	{ "requireptr", "(?i)\\brdns\\b" },
+	{ "requireptr", "(?i)cannot find your (?:reverse )?hostname" },
+	{ "requireptr", "(?i)client host name (?:is )?(?:unknown|not)" },
+	{ "requireptr", "(?i)unresolvable (?:client|host|ip|address)" },
+	{ "requireptr", "(?i)(?:ip|address|client|host) (?:name )?(?:does not|doesn't|did not) resolve" },
+	{ "requireptr", "(?i)no (?:host)?name for (?:your |the )?(?:ip|address)" },
+	/* not a mail system: Null MX or a refusal of all mail */
+	{ "notaccept", "(?i)does not accept mail" },
+	{ "notaccept", "(?i)not accept(?:ing)? (?:any )?(?:e-?)?mail" },
+	{ "notaccept", "(?i)null mx" },
+	/* the sender's address or domain is refused */
+	{ "rejected", "(?i)sender address rejected" },
+	{ "rejected", "(?i)sender (?:address |domain )?(?:is )?(?:rejected|refused|denied|blocked|invalid|unknown|not allowed)" },
+	{ "rejected", "(?i)(?:mail ?from|envelope sender|return.path)[^.]{0,40}(?:rejected|refused|invalid|denied)" },
+	{ "rejected", "(?i)sender verify failed" },
+	{ "rejected", "(?i)domain of sender address" },
+	{ "rejected", "(?i)sender domain (?:must|does not) (?:exist|resolve)" },
+	{ "rejected", "(?i)unverifiable sender" },
+	{ "rejected", "(?i)from (?:address|domain) (?:is )?(?:invalid|rejected|not allowed)" },
+	/* relaying refused */
+	{ "norelaying", "(?i)relay(?:ing)? (?:access )?(?:denied|not permitted|not allowed|prohibited|refused)" },
+	{ "norelaying", "(?i)(?:not|n't) (?:permitted|allowed|authori[sz]ed) to relay" },
+	{ "norelaying", "(?i)unable to relay" },
+	{ "norelaying", "(?i)no relaying" },
+	{ "norelaying", "(?i)relay not permitted" },
+	{ "norelaying", "(?i)not a gateway" },
+	/* too many connections or messages: slow down */
+	{ "toomanyconn", "(?i)too many (?:concurrent |simultaneous )?(?:connections|sessions|smtp sessions)" },
+	{ "toomanyconn", "(?i)connection (?:limit|rate limit)" },
+	{ "speeding", "(?i)rate limit" },
+	{ "speeding", "(?i)too many (?:messages|mails|emails)" },
+	{ "speeding", "(?i)sending (?:too fast|rate)" },
+	{ "speeding", "(?i)(?:unexpected|unusual|excessive) (?:volume|rate|traffic)" },
+	/* reputation of the sending address */
+	{ "badreputation", "(?i)(?:poor|bad|low) (?:ip |sender |sending )?reputation" },
+	{ "badreputation", "(?i)reputation (?:of|for) (?:the |your )?(?:ip|sending|sender)" },
+	/* the client is listed or blocked */
+	{ "blocked", "(?i)black ?list" },
+	{ "blocked", "(?i)block ?list" },
+	{ "blocked", "(?i)spamhaus" },
+	{ "blocked", "(?i)spamcop" },
+	{ "blocked", "(?i)barracuda" },
+	{ "blocked", "(?i)\\bsorbs\\b" },
+	{ "blocked", "(?i)dnsbl" },
+	{ "blocked", "(?i)\\brbl\\b" },
+	{ "blocked", "(?i)\\brbl:" },
+	{ "blocked", "(?i)listed (?:at|in|on|by) " },
+	{ "blocked", "(?i)client host \\[?[^ ]{0,80}\\]? ?(?:is )?blocked" },
+	{ "blocked", "(?i)blocked using" },
+	{ "blocked", "(?i)(?:your |the )?(?:ip|ip address|host|network|server|client) (?:address )?(?:\\[[^]]{0,45}\\] |[0-9a-f.:]{3,45} )?(?:is |has been |was )?(?:currently |temporarily |permanently )?(?:blocked|banned|refused|not allowed|denied)" },
+	{ "blocked", "(?i)connection (?:refused|rejected|denied)" },
+	{ "blocked", "(?i)access denied" },
+	{ "blocked", "(?i)dynamic (?:ip|address|pool|range)" },
+	{ "blocked", "(?i)residential (?:ip|address)" },
+	{ "blocked", "(?i)(?:ip|host) (?:address )?(?:has been |is )?(?:listed|blacklisted)" },
+	/* the message looked like spam */
+	{ "spamdetected", "(?i)spam" },
+	{ "spamdetected", "(?i)junk mail" },
+	{ "spamdetected", "(?i)unsolicited" },
+	{ "spamdetected", "(?i)bulk mail" },
+	/* viruses */
+	{ "virusdetected", "(?i)virus" },
+	{ "virusdetected", "(?i)malware" },
+	{ "virusdetected", "(?i)infected" },
+	/* authentication of the sending domain */
+	{ "authfailure", "(?i)dmarc" },
+	{ "authfailure", "(?i)\\bspf\\b" },
+	{ "authfailure", "(?i)dkim" },
+	{ "authfailure", "(?i)sender policy framework" },
+	/* TLS and other security requirements */
+	{ "failedstarttls", "(?i)starttls" },
+	{ "failedstarttls", "(?i)\\btls\\b.{0,40}(?:required|failed|handshake)" },
+	{ "securityerror", "(?i)authentication required" },
+	{ "securityerror", "(?i)must (?:be )?authenticat" },
+	{ "securityerror", "(?i)encryption required" },
+	/* the recipient has moved or is disabled */
+	{ "hasmoved", "(?i)(?:has )?moved (?:to|permanently)" },
+	{ "hasmoved", "(?i)no longer (?:at|with) " },
+	{ "suspend", "(?i)(?:account|mailbox|user|address|recipient)[^.]{0,40}(?:disabled|suspended|deactivated|inactive|locked|expired|closed|frozen|blocked)" },
+	{ "suspend", "(?i)(?:disabled|suspended|deactivated|inactive|locked|closed|frozen) (?:account|mailbox|user|address)" },
+	{ "suspend", "(?i)not (?:currently )?active" },
+	/* size */
+	{ "exceedlimit", "(?i)(?:message|mail) (?:size )?(?:exceeds|exceeded|is larger than|too (?:big|large))" },
+	{ "exceedlimit", "(?i)(?:size|length) (?:limit )?exceed" },
+	{ "exceedlimit", "(?i)exceeds? (?:the )?(?:maximum |max\\.? )?(?:message |allowed )?size" },
+	{ "mesgtoobig", "(?i)too (?:big|large)" },
+	/* capacity of the recipient's system rather than the mailbox */
+	{ "systemfull", "(?i)(?:system|disk|server) (?:storage )?(?:is )?full" },
+	{ "systemfull", "(?i)insufficient (?:system )?storage" },
+	{ "systemfull", "(?i)out of (?:disk|storage)" },
+	/* the recipient's mailbox is full */
+	{ "mailboxfull", "(?i)quota" },
+	{ "mailboxfull", "(?i)mailbox (?:is )?full" },
+	{ "mailboxfull", "(?i)(?:mailbox|inbox|mail ?box|account|storage) (?:is )?(?:over|full|exceeded)" },
+	{ "mailboxfull", "(?i)(?:insufficient|not enough|no) (?:disk )?space" },
+	{ "mailboxfull", "(?i)out of (?:storage )?space" },
+	{ "mailboxfull", "(?i)(?:mailbox|account) size" },
+	/* the recipient does not exist */
+	{ "hostunknown", "(?i)unrouteable address" },
+	{ "hostunknown", "(?i)host (?:or domain name )?not found" },
+	{ "hostunknown", "(?i)(?:domain|host) (?:name )?(?:not found|does not exist|doesn't exist|unknown)" },
+	{ "hostunknown", "(?i)unknown (?:domain|host)" },
+	{ "hostunknown", "(?i)no such (?:domain|host)" },
+	{ "hostunknown", "(?i)name or service not known" },
+	{ "hostunknown", "(?i)nxdomain" },
+	{ "hostunknown", "(?i)no (?:mx|mail exchanger|valid mx)" },
+	{ "userunknown", "(?i)user unknown" },
+	{ "userunknown", "(?i)not a registered" },
+	{ "userunknown", "(?i)unknown (?:user|recipient|mailbox|address|local.?part)" },
+	{ "userunknown", "(?i)no such (?:user|recipient|mailbox|address|account|local user)" },
+	{ "userunknown", "(?i)(?:user|recipient|mailbox|address|account|addressee) (?:name )?(?:does not|doesn't|did not|no longer) exist" },
+	{ "userunknown", "(?i)(?:user|recipient|mailbox|address|account) (?:is )?(?:not found|unknown|invalid|not valid)" },
+	{ "userunknown", "(?i)invalid (?:recipient|mailbox|address|user)" },
+	{ "userunknown", "(?i)(?:recipient|address) rejected" },
+	{ "userunknown", "(?i)not (?:a )?(?:valid|known) (?:recipient|user|mailbox|address)" },
+	{ "userunknown", "(?i)(?:mailbox|user|recipient) unavailable" },
+	/* timing */
+	{ "expired", "(?i)(?:retry|delivery) (?:time(?:out)? )?(?:expired|exceeded)" },
+	{ "expired", "(?i)(?:too long|too old) (?:in|on) (?:the )?queue" },
+	{ "expired", "(?i)(?:message|mail) (?:has been |was )?(?:in|on) (?:the )?queue too long" },
+	{ "expired", "(?i)giving up" },
+	/* network */
+	{ "networkerror", "(?i)(?:connection|connect) (?:timed out|timeout|time-out|lost|reset|closed)" },
+	{ "networkerror", "(?i)no route to host" },
+	{ "networkerror", "(?i)network (?:is )?unreachable" },
+	{ "networkerror", "(?i)mail loop" },
+	{ "networkerror", "(?i)routing loop" },
+	{ "networkerror", "(?i)too many hops" },
+	{ "networkerror", "(?i)hop count" },
+	/* content and protocol */
+	{ "notcompliantrfc", "(?i)rfc ?5322" },
+	{ "notcompliantrfc", "(?i)rfc ?2822" },
+	{ "notcompliantrfc", "(?i)not (?:rfc|standards) ?compliant" },
+	{ "contenterror", "(?i)(?:message|mail) content" },
+	{ "syntaxerror", "(?i)syntax error" },
+	{ "syntaxerror", "(?i)bad sequence of commands" },
+	{ "systemerror", "(?i)(?:local|system|internal|server|configuration) error" },
+	{ "systemerror", "(?i)temporary (?:local |system )?(?:problem|failure)" },
+	{ "mailererror", "(?i)command (?:died|failed|output)" },
+	{ "mailererror", "(?i)mailer error" },
+	{ "policyviolation", "(?i)(?:local|security|content|our) polic(?:y|ies)" },
+	{ "policyviolation", "(?i)policy (?:reasons|violation|rejection)" },
+};
+
+/*
+ * The classes a reason can refine: a wording never contradicts the class
+ * the rules gave (a "user unknown" text under a SpamBlock label is the
+ * label's reason, "blocked"). Labels outside this list (Uncategorized,
+ * user-defined labels) accept any reason.
+ */
+static const char *const reason_classes[][2] = {
+	{ "userunknown", " InvalidRecipient " },
+	{ "hostunknown", " BadDomain DNSFailure RoutingErrors InvalidRecipient " },
+	{ "notaccept", " BadDomain RoutingErrors BadConfiguration PolicyRelated " },
+	{ "hasmoved", " InactiveMailbox InvalidRecipient " },
+	{ "suspend", " InactiveMailbox InvalidRecipient PolicyRelated " },
+	{ "mailboxfull", " QuotaIssues InactiveMailbox " },
+	{ "exceedlimit", " QuotaIssues ContentRelated PolicyRelated " },
+	{ "mesgtoobig", " QuotaIssues ContentRelated PolicyRelated " },
+	{ "systemfull", " QuotaIssues BadConfiguration TransientFailure " },
+	{ "rejected", " InvalidSender PolicyRelated SpamBlock InvalidRecipient " },
+	{ "norelaying", " RelayDenied RelayingIssues PolicyRelated " },
+	{ "requireptr", " AuthenticationFailed SpamBlock PolicyRelated DNSFailure ProtocolErrors " },
+	{ "blocked", " SpamBlock PolicyRelated TransientFailure NoAnswerFromHost ProtocolErrors " },
+	{ "badreputation", " SpamBlock PolicyRelated TransientFailure " },
+	{ "speeding", " TransientFailure PolicyRelated SpamBlock InactiveMailbox " },
+	{ "toomanyconn", " TransientFailure PolicyRelated SpamBlock TooManyRecipients " },
+	{ "spamdetected", " SpamContent SpamBlock PolicyRelated ContentRelated " },
+	{ "virusdetected", " VirusRelated ContentRelated PolicyRelated " },
+	{ "authfailure", " AuthenticationFailed PolicyRelated " },
+	{ "failedstarttls", " AuthenticationFailed PolicyRelated ProtocolErrors BadConnection " },
+	{ "securityerror", " AuthenticationFailed PolicyRelated " },
+	{ "expired", " MessageExpired " },
+	{ "networkerror", " NoAnswerFromHost BadConnection DNSFailure RoutingErrors TransientFailure " },
+	{ "notcompliantrfc", " ContentRelated ProtocolErrors PolicyRelated " },
+	{ "contenterror", " ContentRelated PolicyRelated " },
+	{ "syntaxerror", " ProtocolErrors " },
+	{ "systemerror", " BadConfiguration TransientFailure RoutingErrors " },
+	{ "mailererror", " BadConfiguration " },
+	{ "policyviolation", " PolicyRelated ContentRelated ProhibitedAttachment " },
+};
+
+/* KumoMTA's predefined classes and the reason each means by default. */
+static const char *const label_reasons[][2] = {
+	{ "InvalidRecipient", "userunknown" },
+	{ "BadDomain", "hostunknown" },
+	{ "InactiveMailbox", "suspend" },
+	{ "QuotaIssues", "mailboxfull" },
+	{ "InvalidSender", "rejected" },
+	{ "NoAnswerFromHost", "networkerror" },
+	{ "BadConnection", "networkerror" },
+	{ "DNSFailure", "networkerror" },
+	{ "RoutingErrors", "networkerror" },
+	{ "MessageExpired", "expired" },
+	{ "BadConfiguration", "systemerror" },
+	{ "TooManyRecipients", "syntaxerror" },
+	{ "ProtocolErrors", "syntaxerror" },
+	{ "ContentRelated", "contenterror" },
+	{ "AuthenticationFailed", "authfailure" },
+	{ "PolicyRelated", "policyviolation" },
+	{ "SpamBlock", "blocked" },
+	{ "SpamContent", "spamdetected" },
+	{ "VirusRelated", "virusdetected" },
+	{ "ProhibitedAttachment", "policyviolation" },
+	{ "RelayDenied", "norelaying" },
+	{ "RelayingIssues", "norelaying" },
+	{ "AutoReply", "vacation" },
+	{ "ChallengeResponse", "filtered" },
+};
+
+static struct classifier *reason_classifier;
+static pthread_once_t reason_once = PTHREAD_ONCE_INIT;
+
+static void
+reason_init(void)
+{
+	struct classifier *c = classifier_new();
+	char *err = NULL;
+
+	c->files = xmalloc(sizeof(char *));
+	c->files[c->nfiles++] = xstrdup("(built-in reasons)");
+	for (size_t i = 0; i < nitems(reason_rules); i++)
+		if (add_pattern(c, c->files[0], reason_rules[i][0],
+		    reason_rules[i][1], strlen(reason_rules[i][1]), &err) != 0)
+			fatalx("%s", err);
+	build_prefilter(c);
+	classifier_set_cache_size(c, CACHE_DEFAULT);
+	reason_classifier = c;
+}
+
+/* Whether reason may refine label (reason_classes). */
+static bool
+reason_fits(const char *reason, const char *label)
+{
+	size_t n = strlen(label);
+	bool predefined = false;
+
+	for (size_t i = 0; i < nitems(label_reasons); i++)
+		predefined |= strcmp(label, label_reasons[i][0]) == 0;
+	if (!predefined)
+		return true;
+	for (size_t i = 0; i < nitems(reason_classes); i++) {
+		if (strcmp(reason, reason_classes[i][0]) != 0)
+			continue;
+		for (const char *p = reason_classes[i][1];
+		    (p = strstr(p, label)) != NULL; p += n)
+			if (p[-1] == ' ' && p[n] == ' ')
+				return true;
+		return false;
+	}
+	return true;
+}
+
+/* The reason an enhanced status code means by itself, or NULL. */
+static const char *
+code_reason(unsigned cls, unsigned subject, unsigned detail)
+{
+	switch (subject * 100 + detail) {
+	case 101: case 103: case 104: return "userunknown";
+	case 102: return "hostunknown";
+	case 106: return "hasmoved";
+	case 107: case 108: return "rejected";
+	case 110: return "notaccept";
+	case 201: return "suspend";
+	case 202: return "mailboxfull";
+	case 203: return "exceedlimit";
+	case 204: return "filtered";
+	case 301: return "systemfull";
+	case 302: return "notaccept";
+	case 304: return "mesgtoobig";
+	case 401: case 402: case 406: return "networkerror";
+	case 404: return "hostunknown";
+	case 407: return "expired";
+	case 713: return "suspend";
+	case 717: return "userunknown";
+	case 718: return "hostunknown";
+	case 720: case 721: case 722: case 723: case 724: case 726:
+		return "authfailure";
+	case 725: return "requireptr";
+	case 727: return "rejected";
+	case 728: return "speeding";
+	}
+	switch (subject) {
+	case 1: return "userunknown";
+	case 3: return "systemerror";
+	case 4: return "networkerror";
+	case 5: return "syntaxerror";
+	case 6: return "contenterror";
+	case 7: return detail == 1 ? "blocked" : "securityerror";
+	}
+	(void)cls;
+	return NULL;
+}
+
+/* Hard: nothing will change without the recipient's side acting. */
+static bool
+reason_hard(const char *reason, unsigned cls)
+{
+	return strcmp(reason, "userunknown") == 0 ||
+	    strcmp(reason, "hostunknown") == 0 ||
+	    strcmp(reason, "hasmoved") == 0 ||
+	    (strcmp(reason, "notaccept") == 0 && cls == 5);
+}
+
+const char *
+bounce_reason(const char *label, const char *subject, bool *hard)
+{
+	const char *reason = NULL;
+	unsigned cls = 0, sub = 0, det = 0;
+	int code = 0;
+	const char *p = subject;
+
+	pthread_once(&reason_once, reason_init);
+	/* "<code> [<class>.<subject>.<detail> ]<text>" */
+	if (p[0] >= '0' && p[0] <= '9' && p[1] >= '0' && p[1] <= '9' &&
+	    p[2] >= '0' && p[2] <= '9' && p[3] == ' ') {
+		code = (p[0] - '0') * 100 + (p[1] - '0') * 10 + (p[2] - '0');
+		unsigned a, b, c;
+		int n = 0;
+		if (sscanf(p + 4, "%u.%u.%u%n", &a, &b, &c, &n) == 3 && n > 0 &&
+		    (p[4 + n] == ' ' || p[4 + n] == '\0')) {
+			cls = a;
+			sub = b;
+			det = c;
+		}
+	}
+	if (cls == 0 && code >= 400 && code < 600)
+		cls = (unsigned)code / 100;
+
+	reason = classifier_classify_line(reason_classifier, subject,
+	    strlen(subject));
+	if (reason == uncategorized)
+		reason = NULL;
+	if (reason != NULL && label != NULL && !reason_fits(reason, label))
+		reason = NULL;
+	for (size_t i = 0; reason == NULL && i < nitems(label_reasons); i++)
+		if (label != NULL && strcmp(label, label_reasons[i][0]) == 0)
+			reason = label_reasons[i][1];
+	if (reason == NULL && (sub != 0 || det != 0))
+		reason = code_reason(cls, sub, det);
+	if (reason == NULL)
+		reason = cls == 4 ? "onhold" : "undefined";
+	*hard = reason_hard(reason, cls);
+	return reason;
+}
+
+/*
+ * The reply of a Diagnostic-Code text as a single-line subject: its own
+ * reply code (else code) and the enhanced code given, then the text after
+ * them, every line break a space.
+ */
+static char *
+diagnostic_subject(const char *text, int code, bool has, unsigned cls,
+    unsigned sub, unsigned det)
+{
+	struct response r = { .code = code, .has_enhanced = has, .cls = cls,
+	    .subject = sub, .detail = det };
+	const char *p = text;
+	char enh[40];
+	size_t n;
+
+	if (p[0] >= '2' && p[0] <= '5' && p[1] >= '0' && p[1] <= '9' &&
+	    p[2] >= '0' && p[2] <= '9' && (p[3] == ' ' || p[3] == '-')) {
+		r.code = (p[0] - '0') * 100 + (p[1] - '0') * 10 + (p[2] - '0');
+		p += 4;
+	}
+	/* the enhanced code is in the subject already */
+	n = (size_t)snprintf(enh, sizeof(enh), "%u.%u.%u", cls, sub, det);
+	if (has && strncmp(p, enh, n) == 0 && (p[n] == ' ' || p[n] == '\0'))
+		p += n + (p[n] == ' ');
+	r.content = (char *)p;
+	return response_single_line(&r);
+}
+
+void
+classify_bounce(const struct classifier *c, const struct response *resp,
+    const struct bounce *b, const char **label, const char **reason,
+    bool *hard)
+{
+	const char *more[2] = { NULL, NULL }, *subject;
+	char *owned, *diag = NULL;
+	size_t nmore = 0;
+
+	if (b->has_diag_enhanced || (resp->content[0] == '\0' &&
+	    b->diagnostic_text != NULL)) {
+		const char *text = resp->content[0] != '\0' ? resp->content :
+		    b->diagnostic_text;
+		if (b->has_diag_enhanced)
+			diag = diagnostic_subject(text, resp->code, true,
+			    b->dcls, b->dsubject, b->ddetail);
+		else
+			diag = diagnostic_subject(text, resp->code,
+			    resp->has_enhanced, resp->cls, resp->subject,
+			    resp->detail);
+		more[nmore++] = diag;
+	}
+	if (b->notice_reply != NULL)
+		more[nmore++] = b->notice_reply;
+	*label = classifier_classify_evidence(c, resp, more, nmore, &subject,
+	    &owned);
+	*reason = bounce_reason(*label, subject, hard);
+	/*
+	 * Nothing labelled the bounce: the first subject, most KumoMTA-like
+	 * first, whose wording or code says more than its reply class.
+	 */
+	if (*label == uncategorized) {
+		const char *all[3] = { owned, more[0], more[1] };
+		for (size_t i = 0; i < nmore + 1; i++) {
+			const char *r = bounce_reason(*label, all[i], hard);
+			if (strcmp(r, "undefined") != 0 &&
+			    strcmp(r, "onhold") != 0) {
+				*reason = r;
+				subject = all[i];
+				break;
+			}
+		}
+		*reason = bounce_reason(*label, subject, hard);
+	}
+	free(owned);
+	free(diag);
 }

@@ -7,6 +7,7 @@
 #ifndef OOBD_CLASSIFY_H
 #define OOBD_CLASSIFY_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "record.h"
@@ -38,6 +39,43 @@ const char *classifier_classify(const struct classifier *c,
 /* The same for an already formed single-line subject. */
 const char *classifier_classify_line(const struct classifier *c,
 	    const char *line, size_t len);
+
+/*
+ * The label for a bounce from its evidence, in order of specificity but
+ * KumoMTA's answer first: the record's own response (KumoMTA's subject;
+ * whatever label it gets stands, so KumoMTA's rule files keep KumoMTA's
+ * semantics), then each of the nmore further subjects in turn (the reply
+ * with the Diagnostic-Code's own enhanced code, the reply of the
+ * human-readable part), the first that a rule labels deciding. *subject
+ * gets the subject that decided (the last one when none did; a string of
+ * more[], or *owned, which the caller frees).
+ */
+const char *classifier_classify_evidence(const struct classifier *c,
+	    const struct response *resp, const char *const *more, size_t nmore,
+	    const char **subject, char **owned);
+
+/*
+ * Sisimai's reason for a bounce (its taxonomy: "userunknown",
+ * "mailboxfull", "blocked", ...) from the label the rules gave it and the
+ * subject that decided it (a single-line response): first the wording of
+ * the text where it draws a finer line than KumoMTA's classes, then the
+ * label, then the enhanced code, then the reply class. Never NULL. *hard
+ * says whether a sender should stop mailing the address: the address or
+ * its domain does not exist, or has moved, or refuses mail for good.
+ */
+const char *bounce_reason(const char *label, const char *subject,
+	    bool *hard);
+
+struct bounce;
+/*
+ * A bounce's label (classifier_classify_evidence over KumoMTA's response
+ * resp, then the subjects its further evidence gives: the Diagnostic-Code
+ * text with its own enhanced code, the human-readable part's reply), and
+ * its reason and hardness (bounce_reason) from the subject that decided.
+ */
+void	 classify_bounce(const struct classifier *c,
+	    const struct response *resp, const struct bounce *b,
+	    const char **label, const char **reason, bool *hard);
 
 size_t	 classifier_rule_count(const struct classifier *c);
 

@@ -24,6 +24,7 @@
 #include "fields.h"
 #include "kumoref.h"
 #include "message.h"
+#include "textbounce.h"
 #include "util.h"
 
 /* Far beyond any real DSN; bounds the records one message can produce. */
@@ -471,6 +472,24 @@ decode_recipient(const struct fieldblock *fb, const char *reporting_mta,
 	if (f == NULL || (!parse_status(f->value, b) &&
 	    !status_from_text(f->value, b, true)))
 		derive_status(b, dtext);
+	/*
+	 * Evidence for the classifier beyond KumoMTA's fields: the whole
+	 * diagnostic text, and its own enhanced code where Status says only
+	 * "permanent" or "transient" (X.0.0) and the text says more.
+	 */
+	if (dtext != NULL && dtext[0] != '\0')
+		b->diagnostic_text = xstrdup(dtext);
+	if (b->has_status && b->subject == 0 && b->detail == 0 &&
+	    dtext != NULL) {
+		struct bounce tmp = { 0 };
+		if (status_from_text(dtext, &tmp, false) &&
+		    (tmp.subject != 0 || tmp.detail != 0)) {
+			b->has_diag_enhanced = true;
+			b->dcls = tmp.cls;
+			b->dsubject = tmp.subject;
+			b->ddetail = tmp.detail;
+		}
+	}
 	/* No Action at all: the status class says what happened. */
 	if (b->action == NULL && b->has_status)
 		b->action = xstrdup(b->cls == 5 ? "failed" :
@@ -653,29 +672,46 @@ returned_free(struct returned *v, size_t n)
  */
 static json_t *
 returned_trace(const struct returned *v, size_t n,
-    const struct fieldblock *parsed, const int *rc)
+    const struct fieldblock *parsed, const int *rc, json_t **returned)
 {
 	json_t *trace = NULL;
 	size_t k = 0;
 
+	*returned = NULL;
 	for (size_t i = 0; i < n; i++) {
-		json_t *t;
+		json_t *t, *h = NULL;
 		if (v[i].inner != NULL) {
 			/* GMime parsed the returned message's fields already. */
 			struct fieldblock inner;
 			fields_of_object_raw(GMIME_OBJECT(v[i].inner), &inner);
 			t = kumoref_scan_fields(&inner);
+			h = report_returned_headers(&inner);
 			fields_free(&inner);
 		} else if (parsed != NULL) {
 			/* A block that does not parse has no trace. */
 			t = rc[k] == 0 ? kumoref_scan_fields(&parsed[k]) : NULL;
+			h = rc[k] == 0 ? report_returned_headers(&parsed[k]) :
+			    NULL;
 			k++;
-		} else
+		} else {
+			struct fieldblock fb;
 			t = kumoref_scan_headers(v[i].block.p, v[i].block.n);
+			if (fields_parse_raw(v[i].block.p, v[i].block.n,
+			    &fb) == 0) {
+				h = report_returned_headers(&fb);
+				fields_free(&fb);
+			}
+		}
 		if (t != NULL) {
 			if (trace != NULL)
 				json_decref(trace);
 			trace = t;
+		}
+		/* As for the trace, the last returned part that has them. */
+		if (h != NULL) {
+			if (*returned != NULL)
+				json_decref(*returned);
+			*returned = h;
 		}
 	}
 	return trace;
@@ -719,6 +755,29 @@ status_text(GMimeObject *part)
 	char *trimmed = str_trim_dup(text, o);
 	free(text);
 	return trimmed;
+}
+
+/*
+ * For each recipient whose group says no more than "permanent" or
+ * "transient" failure (a generic Status and no more specific code in its
+ * diagnostic), the reply that the human-readable part gives it: Sendmail
+ * puts the remote reply only there, Exim its "Unrouteable address".
+ */
+static void
+notice_replies(const struct message *m, struct report *r)
+{
+	struct textbounce_notice *tn = NULL;
+
+	for (size_t i = 0; i < r->nbounces; i++) {
+		struct bounce *b = &r->bounces[i];
+		if (!b->has_status || b->subject != 0 || b->detail != 0 ||
+		    b->has_diag_enhanced || b->recipient == NULL)
+			continue;
+		if (tn == NULL && (tn = textbounce_notice_open(m)) == NULL)
+			return;
+		textbounce_notice_reply(tn, b);
+	}
+	textbounce_notice_close(tn);
 }
 
 int
@@ -810,7 +869,9 @@ dsn_decode(const struct message *m, struct report *r)
 	else
 		r->trace = returned_trace(ret, nret,
 		    ret_parsed ? fbs + ngroups : NULL,
-		    ret_parsed ? rcs + ngroups : NULL);
+		    ret_parsed ? rcs + ngroups : NULL, &r->returned);
+	if (rc == 1)
+		notice_replies(m, r);
 
 done:
 	if (ret_parsed)

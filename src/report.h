@@ -42,6 +42,16 @@ struct bounce {
 	char	*reporting_mta;		/* name part of Reporting-MTA */
 	char	*remote_mta;		/* name part of Remote-MTA */
 	char	*diagnostic_type;	/* "smtp", "X-Postfix", ... */
+	/*
+	 * Evidence beyond KumoMTA's fields, for classification: the whole
+	 * Diagnostic-Code text (whatever its type), the enhanced code in it
+	 * when Status is generic (X.0.0) and the text is more specific, and
+	 * the reply the notice's human-readable part gives this recipient.
+	 */
+	char	*diagnostic_text;
+	bool	 has_diag_enhanced;
+	unsigned dcls, dsubject, ddetail;
+	char	*notice_reply;		/* "550 5.1.1 text", or NULL */
 	bool	 has_last_attempt;
 	struct timespec last_attempt;
 };
@@ -54,6 +64,12 @@ struct report {
 	size_t	 cap;
 	json_t	*feedback_report;	/* REPORT_FEEDBACK: the §3.2 object */
 	json_t	*trace;			/* decoded X-KumoRef of the returned message */
+	/*
+	 * The returned message's Message-ID, Subject, From and To (an
+	 * object of those present), or NULL when no returned headers were
+	 * found: how a sender without X-KumoRef ties a bounce to its mail.
+	 */
+	json_t	*returned;
 };
 
 typedef int (*decoder_fn)(const struct message *m, struct report *r);
@@ -61,5 +77,13 @@ typedef int (*decoder_fn)(const struct message *m, struct report *r);
 /* A new zeroed bounce appended to r (code preset to 550, content ""). */
 struct bounce *report_add_bounce(struct report *r);
 void	 report_free(struct report *r);	/* frees contents, leaves r zeroed */
+
+struct fieldblock;
+/*
+ * The correlation object of struct report's returned from a returned
+ * message's header fields: "message_id", "subject", "from", "to" (each
+ * unfolded and decoded), those present only; NULL when none is.
+ */
+json_t	*report_returned_headers(const struct fieldblock *fb);
 
 #endif

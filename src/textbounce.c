@@ -33,6 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fields.h"
 #include "kumoref.h"
 #include "message.h"
 #include "textbounce.h"
@@ -698,30 +699,82 @@ failed_recipients_header(const struct message *m, const char *text,
 	return n;
 }
 
-/* X-KumoRef of the returned message: an attached message, else the text. */
+/*
+ * The returned message's header block: an attached message's (the first
+ * child after the notice that has header fields), else the block quoted
+ * after the cut. Sets *hp and *hn; false when there is none.
+ */
+static bool
+returned_block(const struct message *m, const char *cut,
+    struct raw_entity *kids, size_t nkids, const char **hp, size_t *hn)
+{
+	for (size_t i = 1; i < nkids; i++) {
+		struct raw_entity inner;
+		raw_entity_split(kids[i].body, kids[i].body_len, &inner);
+		if (inner.headers != NULL && inner.headers_len > 0 &&
+		    memchr(inner.headers, ':', inner.headers_len) != NULL) {
+			*hp = inner.headers;
+			*hn = inner.headers_len;
+			return true;
+		}
+	}
+	(void)m;
+	if (cut != NULL) {
+		const char *h = strchr(cut, '\n');
+		size_t name = strcspn(cut, ": \t\n");
+		/* The cut may be the block's own first line: "Received: ..." */
+		if (name > 0 && cut[name] == ':')
+			h = cut;
+		else if (h != NULL)
+			while (*h == '\n' || *h == ' ' || *h == '\t')
+				h++;
+		if (h != NULL && *h != '\0') {
+			const char *end = strstr(h, "\n\n");
+			*hp = h;
+			*hn = end != NULL ? (size_t)(end - h) + 1 : strlen(h);
+			return true;
+		}
+	}
+	return false;
+}
+
+/*
+ * X-KumoRef and the correlation headers (report.h) of the returned
+ * message: an attached message, else the text.
+ */
 static json_t *
-returned_trace(const struct message *m, const char *cut)
+returned_trace(const struct message *m, const char *cut, json_t **returned)
 {
 	struct raw_entity *kids;
 	size_t n = message_children(m, &kids);
 	json_t *trace = NULL;
+	const char *h;
+	size_t hn;
 
+	*returned = NULL;
 	for (size_t i = 1; i < n && trace == NULL; i++) {
 		struct raw_entity inner;
 		raw_entity_split(kids[i].body, kids[i].body_len, &inner);
 		trace = kumoref_scan_headers(inner.headers, inner.headers_len);
 	}
-	free(kids);
 	if (trace == NULL && cut != NULL) {
-		const char *h = strchr(cut, '\n');
-		if (h != NULL) {
-			while (*h == '\n')
-				h++;
-			const char *end = strstr(h, "\n\n");
-			size_t hn = end != NULL ? (size_t)(end - h) + 1 : strlen(h);
-			trace = kumoref_scan_headers(h, hn);
+		const char *t = strchr(cut, '\n');
+		if (t != NULL) {
+			while (*t == '\n')
+				t++;
+			const char *end = strstr(t, "\n\n");
+			size_t tn = end != NULL ? (size_t)(end - t) + 1 : strlen(t);
+			trace = kumoref_scan_headers(t, tn);
 		}
 	}
+	if (returned_block(m, cut, kids, n, &h, &hn)) {
+		struct fieldblock fb;
+		if (fields_parse_raw(h, hn, &fb) == 0) {
+			*returned = report_returned_headers(&fb);
+			fields_free(&fb);
+		}
+	}
+	free(kids);
 	return trace;
 }
 
@@ -806,7 +859,7 @@ textbounce_decode(const struct message *m, struct report *r)
 			read_reply(diag, b, md);
 			free(diag);
 		}
-		r->trace = returned_trace(m, cut);
+		r->trace = returned_trace(m, cut, &r->returned);
 		rc = 1;
 	}
 
@@ -821,4 +874,122 @@ textbounce_decode(const struct message *m, struct report *r)
 	pcre2_match_data_free(md);
 	free(text);
 	return rc;
+}
+
+struct textbounce_notice {
+	char	*text;
+	size_t	 n;		/* the notice proper: up to the returned message */
+	struct rcpt_at *rc;
+	size_t	 nr;
+	pcre2_match_data *md;
+};
+
+struct textbounce_notice *
+textbounce_notice_open(const struct message *m)
+{
+	struct textbounce_notice *tn;
+	const char *p;
+	size_t pn;
+	char **own;
+	size_t nown;
+
+	if (m->mime == NULL)
+		return NULL;
+	pthread_once(&res_once, compile_patterns);
+	tn = xcalloc(1, sizeof(*tn));
+	if ((tn->text = notice_text(m)) == NULL) {
+		free(tn);
+		return NULL;
+	}
+	tn->md = pcre2_match_data_create(8, NULL);
+	tn->n = strlen(tn->text);
+	if (find(RE_CUT, tn->text, tn->n, 0, tn->md) &&
+	    group(tn->md, 0, tn->text, &p, &pn))
+		tn->n = (size_t)(p - tn->text);
+	nown = own_addresses(m, &own);
+	tn->nr = recipient_lines(tn->text, tn->n, own, nown, &tn->rc, tn->md);
+	for (size_t i = 0; i < nown; i++)
+		free(own[i]);
+	free(own);
+	return tn;
+}
+
+/* The address of a "type; addr" recipient value, lowercased, or NULL. */
+static char *
+typed_addr_key(const char *value)
+{
+	const char *semi = value != NULL ? strchr(value, ';') : NULL;
+	const char *a = semi != NULL ? semi + 1 : value;
+	size_t n;
+
+	if (a == NULL)
+		return NULL;
+	while (*a == ' ' || *a == '\t' || *a == '<')
+		a++;
+	n = strcspn(a, "> \t");
+	return n > 0 ? addr_key(a, n) : NULL;
+}
+
+void
+textbounce_notice_reply(struct textbounce_notice *tn, struct bounce *b)
+{
+	char *want[2] = {
+		b->recipient != NULL ? addr_key(b->recipient,
+		    strlen(b->recipient)) : NULL,
+		typed_addr_key(b->final_recipient),
+	};
+	size_t i, found = tn != NULL ? tn->nr : 0;
+
+	for (i = 0; tn != NULL && i < tn->nr && found == tn->nr; i++) {
+		char *key = addr_key(tn->rc[i].addr, strlen(tn->rc[i].addr));
+		for (int k = 0; k < 2; k++)
+			if (want[k] != NULL && strcmp(want[k], key) == 0)
+				found = i;
+		free(key);
+	}
+	free(want[0]);
+	free(want[1]);
+	if (tn == NULL || found == tn->nr)
+		return;
+
+	const char *end = found + 1 < tn->nr &&
+	    tn->rc[found + 1].line > tn->rc[found].line ?
+	    tn->rc[found + 1].line : tn->text + tn->n;
+	if (tn->rc[found].end != NULL && tn->rc[found].end < end)
+		end = tn->rc[found].end;
+	char *diag = diag_between(tn->rc[found].after, end);
+	if (*diag == '\0' && tn->rc[found].label != NULL) {
+		free(diag);
+		diag = str_trim_dup(tn->rc[found].label,
+		    strlen(tn->rc[found].label));
+	}
+	if (*diag != '\0') {
+		struct bounce tmp = { .code = b->code };
+		read_reply(diag, &tmp, tn->md);
+		if (tmp.status_derived && b->has_status) {
+			tmp.cls = b->cls;
+			tmp.subject = b->subject;
+			tmp.detail = b->detail;
+		}
+		if (tmp.content != NULL && tmp.content[0] != '\0')
+			b->notice_reply = xasprintf("%d %u.%u.%u %s", tmp.code,
+			    tmp.cls, tmp.subject, tmp.detail, tmp.content);
+		free(tmp.content);
+	}
+	free(diag);
+}
+
+void
+textbounce_notice_close(struct textbounce_notice *tn)
+{
+	if (tn == NULL)
+		return;
+	for (size_t i = 0; i < tn->nr; i++) {
+		free(tn->rc[i].addr);
+		free(tn->rc[i].label);
+	}
+	free(tn->rc);
+	pcre2_match_data_free(tn->md);
+	free(tn->text);
+	free(tn);
 }

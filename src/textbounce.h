@@ -16,4 +16,23 @@
  */
 int	 textbounce_decode(const struct message *m, struct report *r);
 
+/*
+ * The human-readable part of a report (its first text part outside any
+ * attached message), read once for the replies it gives recipients.
+ * NULL when the message has none.
+ */
+struct textbounce_notice;
+struct textbounce_notice *textbounce_notice_open(const struct message *m);
+/*
+ * Set b->notice_reply to the reply the notice gives b's recipient (its
+ * address, or the address of b->final_recipient), as a single-line
+ * response "<code> <class>.<subject>.<detail> <text>": the code and
+ * enhanced code found in the text, else b's (b->code, and b's Status).
+ * Leaves it NULL when the notice names no such recipient or says nothing
+ * after it.
+ */
+void	 textbounce_notice_reply(struct textbounce_notice *tn,
+	    struct bounce *b);
+void	 textbounce_notice_close(struct textbounce_notice *tn);
+
 #endif

@@ -193,10 +193,19 @@ for rcpt, (code, (c, s, d), content, cls, mta, dtype) in expected.items():
         "nodeid": rec.get("nodeid"), "session_id": rec.get("session_id"),
         "created": rec.get("created"),
         "created_time": rec.get("created_time")}, got)
+    detail = dict(oob.get("oob_detail") or {})
+    returned = detail.pop("returned_message", None)
     check("%s: oob_detail" % rcpt, {
         "decoder": "rfc3464", "action": "failed", "status_comment": None,
-        "remote_mta": mta, "diagnostic_type": dtype, "trace": None},
-        oob.get("oob_detail"))
+        "remote_mta": mta, "diagnostic_type": dtype, "trace": None,
+        "reason": "userunknown", "hard_bounce": True}, detail)
+    # The returned message's headers, as swaks wrote them.
+    mid = (returned or {}).get("message_id") or ""
+    check("%s: oob_detail.returned_message" % rcpt, {
+        "message_id": True, "subject": "for " + rcpt,
+        "from": "bounce@bounce.test", "to": rcpt},
+        dict(returned or {}, message_id=bool(re.match(r"^<[^<>@ ]+@[^<> ]+>$",
+                                                       mid))))
     check("%s: the failure's time is Postfix's Arrival/Last-Attempt time, "
           "at or before the reception" % rcpt, True,
           oob["timestamp"] <= rec.get("timestamp", 0))

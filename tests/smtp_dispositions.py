@@ -128,7 +128,9 @@ try:
         "session_id": rec["session_id"],
         "oob_detail": {"decoder": "rfc3464", "action": "failed",
                        "status_comment": None, "remote_mta": None,
-                       "diagnostic_type": "smtp", "trace": None},
+                       "diagnostic_type": "smtp", "trace": None,
+                       "reason": "networkerror", "hard_bounce": False,
+                       "returned_message": None},
     }
     for k, v in expected_oob.items():
         check("OOB " + k, v, oob.get(k))

@@ -127,7 +127,8 @@ test_dsn_records(void **state)
 	    "{\"decoder\":\"rfc3464\",\"action\":\"failed\","
 	    "\"status_comment\":\"(permanent failure)\","
 	    "\"remote_mta\":\"vnet.ibm.com\",\"diagnostic_type\":\"smtp\","
-	    "\"trace\":null}");
+	    "\"trace\":null,\"reason\":\"userunknown\",\"hard_bounce\":true,"
+	    "\"returned_message\":null}");
 	assert_record(&res.records[1], want);
 	free(want);
 	want = oob_json("wsnell@sdcc13.ucsd.edu", 550,
@@ -135,7 +136,9 @@ test_dsn_records(void **state)
 	    "cs.utk.edu", NOW, "2026-11-22T10:00:01Z",
 	    "{\"decoder\":\"rfc3464\",\"action\":\"failed\","
 	    "\"status_comment\":null,\"remote_mta\":\"sdcc13.ucsd.edu\","
-	    "\"diagnostic_type\":\"smtp\",\"trace\":null}");
+	    "\"diagnostic_type\":\"smtp\",\"trace\":null,"
+	    "\"reason\":\"userunknown\",\"hard_bounce\":true,"
+	    "\"returned_message\":null}");
 	assert_record(&res.records[2], want);
 	free(want);
 	ingest_result_free(&res);
@@ -149,7 +152,9 @@ test_dsn_records(void **state)
 	    "cs.utk.edu", NOW, "2026-11-22T10:00:01Z",
 	    "{\"decoder\":\"rfc3464\",\"action\":\"delayed\","
 	    "\"status_comment\":\"(hpnjld.njd.jp.com: host name lookup failure)\","
-	    "\"remote_mta\":null,\"diagnostic_type\":null,\"trace\":null}");
+	    "\"remote_mta\":null,\"diagnostic_type\":null,\"trace\":null,"
+	    "\"reason\":\"onhold\",\"hard_bounce\":false,"
+	    "\"returned_message\":null}");
 	assert_record(&res.records[2], want);
 	free(want);
 	ingest_result_free(&res);
@@ -170,7 +175,9 @@ test_dsn_last_attempt(void **state)
 	    "cs.utk.edu", 773615749, "1994-07-07T21:15:49Z",
 	    "{\"decoder\":\"rfc3464\",\"action\":\"failed\","
 	    "\"status_comment\":null,\"remote_mta\":null,"
-	    "\"diagnostic_type\":\"smtp\",\"trace\":null}");
+	    "\"diagnostic_type\":\"smtp\",\"trace\":null,"
+	    "\"reason\":\"networkerror\",\"hard_bounce\":false,"
+	    "\"returned_message\":null}");
 	assert_record(&res.records[1], want);
 	free(want);
 	ingest_result_free(&res);
