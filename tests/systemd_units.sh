@@ -40,7 +40,8 @@ for d in Type=notify NotifyAccess=main User=oobd Group=oobd \
 	AmbientCapabilities=CAP_NET_BIND_SERVICE \
 	CapabilityBoundingSet=CAP_NET_BIND_SERVICE NoNewPrivileges=yes \
 	ProtectSystem=strict ProtectHome=yes PrivateTmp=yes \
-	StateDirectory=oobd LogsDirectory=oobd ReadWritePaths=-/var/spool/oobd \
+	StateDirectory=oobd StateDirectoryMode=0750 LogsDirectory=oobd \
+	LogsDirectoryMode=0750 ReadWritePaths=-/var/spool/oobd \
 	"RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX" \
 	SystemCallFilter=@system-service LockPersonality=yes \
 	MemoryDenyWriteExecute=yes ProtectKernelTunables=yes \
