@@ -22,5 +22,6 @@ enum {
 void	 cli_version(FILE *f);
 
 int	 cmd_config(int argc, char **argv);
+int	 cmd_report(int argc, char **argv);
 
 #endif

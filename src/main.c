@@ -33,6 +33,8 @@ usage(FILE *f)
 	    "reports offline\n"
 	    "       oobd config [-c FILE] [-n|-d] [KEY...]  show the "
 	    "configuration\n"
+	    "       oobd report [options] [LOGDIR|FILE...]  summarise the "
+	    "records\n"
 	    "       oobd --version | --help | COMMAND --help\n"
 	    "  -c, --config FILE  configuration file (default " DEFAULT_CONFIG
 	    ")\n"
@@ -126,6 +128,7 @@ main(int argc, char **argv)
 	} cmds[] = {
 		{ "parse", cmd_parse },
 		{ "config", cmd_config },
+		{ "report", cmd_report },
 	};
 	static const struct option opts[] = {
 		{ "config", required_argument, NULL, 'c' },

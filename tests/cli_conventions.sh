@@ -26,7 +26,7 @@ run() {
 	rc=$?
 }
 
-for cmd in "" parse config; do
+for cmd in "" parse config report; do
 	label=${cmd:-oobd}
 	# shellcheck disable=SC2086
 	run help $cmd --help
