@@ -59,6 +59,7 @@ static struct {
 	atomic_uint_least64_t messages[MSG_NRESULTS];
 	atomic_uint_least64_t records[MAX_TYPES];
 	atomic_uint_least64_t parse_failures;
+	atomic_uint_least64_t records_capped;
 	atomic_uint_least64_t sync_buckets[NBOUNDS + 1];	/* last: +Inf */
 	atomic_uint_least64_t sync_count;
 	atomic_uint_least64_t sync_sum_ns;
@@ -96,13 +97,14 @@ label_value(struct buf *b, const char *v)
 }
 
 static void
-family_inc(struct family *f, const char *labels, const char *other)
+family_add(struct family *f, const char *labels, const char *other,
+    uint64_t by)
 {
 	size_t n = atomic_load_explicit(&f->n, memory_order_acquire);
 
 	for (size_t i = 0; i < n; i++)
 		if (strcmp(f->v[i].labels, labels) == 0) {
-			atomic_fetch_add_explicit(&f->v[i].value, 1,
+			atomic_fetch_add_explicit(&f->v[i].value, by,
 			    memory_order_relaxed);
 			return;
 		}
@@ -121,8 +123,14 @@ family_inc(struct family *f, const char *labels, const char *other)
 		atomic_store_explicit(&f->v[n].value, 0, memory_order_relaxed);
 		atomic_store_explicit(&f->n, n + 1, memory_order_release);
 	}
-	atomic_fetch_add_explicit(&f->v[i].value, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&f->v[i].value, by, memory_order_relaxed);
 	pthread_mutex_unlock(&f->mu);
+}
+
+static void
+family_inc(struct family *f, const char *labels, const char *other)
+{
+	family_add(f, labels, other, 1);
 }
 
 void
@@ -154,20 +162,40 @@ metrics_message(enum metric_message result)
 void
 metrics_record(enum record_type type)
 {
-	if ((size_t)type < MAX_TYPES)
-		atomic_fetch_add(&m.records[type], 1);
+	metrics_records_add(type, 1);
+}
+
+void
+metrics_records_add(enum record_type type, uint64_t n)
+{
+	if ((size_t)type < MAX_TYPES && n > 0)
+		atomic_fetch_add(&m.records[type], n);
 }
 
 void
 metrics_bounce_classification(const char *label)
 {
+	metrics_bounce_classification_add(label, 1);
+}
+
+void
+metrics_bounce_classification_add(const char *label, uint64_t n)
+{
 	struct buf b = { 0 };
 
+	if (n == 0)
+		return;
 	buf_puts(&b, "classification=\"");
 	label_value(&b, label != NULL ? label : "Uncategorized");
 	buf_putc(&b, '"');
-	family_inc(&m.classifications, b.data, "classification=\"other\"");
+	family_add(&m.classifications, b.data, "classification=\"other\"", n);
 	buf_free(&b);
+}
+
+void
+metrics_records_capped(uint64_t n)
+{
+	atomic_fetch_add(&m.records_capped, n);
 }
 
 void
@@ -219,34 +247,6 @@ metrics_reload(bool ok)
 	atomic_fetch_add(ok ? &m.reloads_ok : &m.reloads_failed, 1);
 }
 
-/* ---- exposition ---- */
-
-static void
-header(struct buf *b, const char *name, const char *type, const char *help)
-{
-	buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
-}
-
-static void
-family_render(struct buf *b, struct family *f, const char *name)
-{
-	size_t n = atomic_load_explicit(&f->n, memory_order_acquire);
-
-	for (size_t i = 0; i < n; i++)
-		buf_printf(b, "%s{%s} %llu\n", name, f->v[i].labels,
-		    (unsigned long long)atomic_load(&f->v[i].value));
-}
-
-static unsigned long long
-load(atomic_uint_least64_t *v)
-{
-	return (unsigned long long)atomic_load(v);
-}
-
-char *
-metrics_render(struct logfile *lf)
-{
-	static const char *const results[MSG_NRESULTS] = {
 /* ---- operators' series: feedback types, retention ---- */
 
 static struct {
@@ -276,6 +276,37 @@ metrics_segment_removed(uint64_t bytes)
 	atomic_fetch_add(&ops.segment_bytes_removed, bytes);
 }
 
+/* ---- exposition ---- */
+
+static void
+header(struct buf *b, const char *name, const char *type, const char *help)
+{
+	buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static void
+family_render(struct buf *b, struct family *f, const char *name)
+{
+	size_t n = atomic_load_explicit(&f->n, memory_order_acquire);
+
+	for (size_t i = 0; i < n; i++)
+		buf_printf(b, "%s{%s} %llu\n", name, f->v[i].labels,
+		    (unsigned long long)atomic_load(&f->v[i].value));
+}
+
+static unsigned long long
+load(atomic_uint_least64_t *v)
+{
+	return (unsigned long long)atomic_load(v);
+}
+
+static void render_ops(struct buf *b);
+static void render_process(struct buf *b);
+
+char *
+metrics_render(struct logfile *lf)
+{
+	static const char *const results[MSG_NRESULTS] = {
 		[MSG_ACCEPTED] = "accepted", [MSG_REJECTED] = "rejected",
 		[MSG_TEMPFAILED] = "tempfailed",
 	};
@@ -300,9 +331,6 @@ metrics_segment_removed(uint64_t bytes)
 	    load(&m.refused));
 	header(&b, "oobd_sessions", "gauge", "SMTP sessions open now.");
 	buf_printf(&b, "oobd_sessions %lld\n",
-static void render_ops(struct buf *b);
-static void render_process(struct buf *b);
-
 	    (long long)atomic_load(&m.sessions));
 
 	header(&b, "oobd_messages_total", "counter",
@@ -316,6 +344,12 @@ static void render_process(struct buf *b);
 	for (size_t i = 0; i < nitems(shown); i++)
 		buf_printf(&b, "oobd_records_total{type=\"%s\"} %llu\n",
 		    record_type_name(shown[i]), load(&m.records[shown[i]]));
+
+	header(&b, "oobd_records_capped_total", "counter",
+	    "OOB records left out because a message reached "
+	    "max_records_per_message.");
+	buf_printf(&b, "oobd_records_capped_total %llu\n",
+	    load(&m.records_capped));
 
 	header(&b, "oobd_bounce_classifications_total", "counter",
 	    "Bounce (OOB) records by bounce classification.");
@@ -380,45 +414,11 @@ static void render_process(struct buf *b);
 		buf_printf(&b, "oobd_log_failures_total %llu\n",
 		    (unsigned long long)st.failures);
 	}
+	render_ops(&b);
+	render_process(&b);
 	return buf_steal(&b);
 }
 
-/* ---- HTTP ---- */
-
-struct admin {
-	struct evhttp	*http;
-	struct logfile *const *lf;
-};
-
-static void
-reply_text(struct evhttp_request *req, int code, const char *reason,
-    const char *type, const char *body)
-{
-	struct evbuffer *out = evbuffer_new();
-
-	if (out == NULL)
-		fatalx("admin: evbuffer_new failed");
-	evhttp_add_header(evhttp_request_get_output_headers(req),
-	    "Content-Type", type);
-	evbuffer_add(out, body, strlen(body));
-	evhttp_send_reply(req, code, reason, out);
-	evbuffer_free(out);
-}
-
-static void
-request_cb(struct evhttp_request *req, void *arg)
-{
-	struct admin *a = arg;
-	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
-	const char *path = uri != NULL ? evhttp_uri_get_path(uri) : NULL;
-	struct logfile *lf = *a->lf;
-
-	if (path == NULL) {
-	render_ops(&b);
-	render_process(&b);
-		reply_text(req, 400, "Bad Request", "text/plain", "bad request\n");
-		return;
-	}
 static void
 render_ops(struct buf *b)
 {
@@ -505,6 +505,40 @@ render_process(struct buf *b)
 	}
 }
 
+/* ---- HTTP ---- */
+
+struct admin {
+	struct evhttp	*http;
+	struct logfile *const *lf;
+};
+
+static void
+reply_text(struct evhttp_request *req, int code, const char *reason,
+    const char *type, const char *body)
+{
+	struct evbuffer *out = evbuffer_new();
+
+	if (out == NULL)
+		fatalx("admin: evbuffer_new failed");
+	evhttp_add_header(evhttp_request_get_output_headers(req),
+	    "Content-Type", type);
+	evbuffer_add(out, body, strlen(body));
+	evhttp_send_reply(req, code, reason, out);
+	evbuffer_free(out);
+}
+
+static void
+request_cb(struct evhttp_request *req, void *arg)
+{
+	struct admin *a = arg;
+	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+	const char *path = uri != NULL ? evhttp_uri_get_path(uri) : NULL;
+	struct logfile *lf = *a->lf;
+
+	if (path == NULL) {
+		reply_text(req, 400, "Bad Request", "text/plain", "bad request\n");
+		return;
+	}
 	if (strcmp(path, "/metrics") == 0) {
 		char *body = metrics_render(lf);
 		reply_text(req, 200, "OK",

@@ -38,8 +38,13 @@ void	 metrics_connection_refused(void);
 void	 metrics_message(enum metric_message result);
 /* Records that reached the log, by type. */
 void	 metrics_record(enum record_type type);
+/* The same, n records at once. */
+void	 metrics_records_add(enum record_type type, uint64_t n);
 /* The classification of a bounce (OOB) record; NULL is "Uncategorized". */
 void	 metrics_bounce_classification(const char *label);
+void	 metrics_bounce_classification_add(const char *label, uint64_t n);
+/* OOB records left out by [logs] max_records_per_message. */
+void	 metrics_records_capped(uint64_t n);
 /* A 4xx/5xx reply, counted by its codes; enhanced may be NULL. */
 void	 metrics_rejection(int code, const char *enhanced);
 /* A message to a report-logging domain that no decoder recognised. */
@@ -52,16 +57,16 @@ void	 metrics_relay_queue_set(int64_t depth);
 /* A SIGHUP reload, successful or not. */
 void	 metrics_reload(bool ok);
 
-/*
- * The whole exposition, as /metrics serves it: every series above, and
- * the log's own counters and health when lf is not NULL. Returns a
- * malloc'ed string.
- */
 /* A Feedback record written, by its feedback_type ("abuse", ...). */
 void	 metrics_feedback_type(const char *type);
 /* A finished log segment of that many bytes removed by [logs] retention. */
 void	 metrics_segment_removed(uint64_t bytes);
 
+/*
+ * The whole exposition, as /metrics serves it: every series above, and
+ * the log's own counters and health when lf is not NULL. Returns a
+ * malloc'ed string.
+ */
 char	*metrics_render(struct logfile *lf);
 
 /* ---- the HTTP listener ---- */

@@ -16,6 +16,7 @@
 #include "classify.h"
 #include "cli.h"
 #include "cmd_parse.h"
+#include "conf.h"
 #include "ingest.h"
 #include "input.h"
 #include "message.h"
@@ -32,6 +33,7 @@ struct parse_ctx {
 	const char *sender;	/* --sender, or NULL */
 	const char *recipient;	/* --recipient, or NULL */
 	const char *peer_ip;
+	size_t	 max_records;	/* --max-records: OOB records per message */
 	bool	 failed;
 };
 
@@ -41,7 +43,7 @@ usage(FILE *f)
 	fputs("usage: oobd parse [--sender ADDR] [--recipient ADDR] "
 	    "[--peer-ip IP]\n"
 	    "                  [--rules FILE]... [--all] [--kumo-strict] "
-	    "INPUT...\n"
+	    "[--max-records N]\n                  INPUT...\n"
 	    "INPUT is a message file, a Maildir, a directory of message files, "
 	    "an mbox file,\nor - for standard input.\n", f);
 }
@@ -96,12 +98,23 @@ return_path(GMimeObject *msg)
 	return s;
 }
 
+static void
+print_record(void *arg, struct record *r)
+{
+	struct parse_ctx *ctx = arg;
+	char *line = record_dump(r, ctx->cfg.kumo_strict);
+
+	fputs(line, stdout);
+	fputc('\n', stdout);
+	free(line);
+	record_free(r);
+}
+
 static int
 parse_one(void *arg, const char *name, const char *data, size_t len)
 {
 	struct parse_ctx *ctx = arg;
 	struct message m;
-	struct ingest_result res;
 	struct timespec created, now;
 	char id[33];
 	char *sender = NULL, *rcpt = NULL;
@@ -140,14 +153,14 @@ parse_one(void *arg, const char *name, const char *data, size_t len)
 	};
 	spool_id_new(id, &created);
 	clock_gettime(CLOCK_REALTIME, &now);
-	ingest_message(&ctx->cfg, &env, &m, id, &created, &now, &res);
-	for (size_t i = 0; i < res.nrecords; i++) {
-		char *line = record_dump(&res.records[i], ctx->cfg.kumo_strict);
-		fputs(line, stdout);
-		fputc('\n', stdout);
-		free(line);
-	}
-	ingest_result_free(&res);
+	/* Printed as built, under the daemon's default record cap. */
+	struct ingest_stream st = { .emit = print_record, .arg = ctx,
+	    .max_oob = ctx->max_records };
+	ingest_message_stream(&ctx->cfg, &env, &m, id, &created, &now, &st);
+	if (st.dropped > 0)
+		fprintf(stderr, "oobd: %s: records capped: kept the first %zu "
+		    "OOB records, left out %llu (max_records_per_message)\n",
+		    name, st.oob, (unsigned long long)st.dropped);
 	message_free(&m);
 	free(sender);
 	free(rcpt);
@@ -204,7 +217,9 @@ cmd_parse(int argc, char **argv)
 		{ "rules", required_argument, NULL, 'R' },
 		{ "all", no_argument, NULL, 'a' },
 		{ "kumo-strict", no_argument, NULL, 'k' },
+		{ "max-records", required_argument, NULL, 'm' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct parse_ctx ctx = {
@@ -214,10 +229,10 @@ cmd_parse(int argc, char **argv)
 			.reception_protocol = "ESMTP",
 		},
 		.peer_ip = "0.0.0.0",
+		.max_records = DEFAULT_MAX_RECORDS_PER_MESSAGE,
 	};
 	const char **rules = NULL;
 	size_t nrules = 0;
-		{ "version", no_argument, NULL, 'V' },
 	char *deflt = NULL, *err = NULL;
 	int c;
 
@@ -243,8 +258,29 @@ cmd_parse(int argc, char **argv)
 		case 'k':
 			ctx.cfg.kumo_strict = true;
 			break;
+		case 'm': {
+			char *end;
+			unsigned long long v;
+
+			errno = 0;
+			v = strtoull(optarg, &end, 10);
+			if (errno != 0 || end == optarg || *end != '\0' ||
+			    v < 1 || v > SIZE_MAX || optarg[0] == '-') {
+				fprintf(stderr, "oobd: --max-records: expected a "
+				    "positive integer\n");
+				usage(stderr);
+				free(rules);
+				return 2;
+			}
+			ctx.max_records = (size_t)v;
+			break;
+		}
 		case 'h':
 			usage(stdout);
+			free(rules);
+			return 0;
+		case 'V':
+			cli_version(stdout);
 			free(rules);
 			return 0;
 		default:
@@ -259,10 +295,6 @@ cmd_parse(int argc, char **argv)
 		return 2;
 	}
 	if (nrules == 0) {
-		case 'V':
-			cli_version(stdout);
-			free(rules);
-			return 0;
 		deflt = default_rules();
 		rules = xmalloc(sizeof(*rules));
 		rules[nrules++] = deflt;

@@ -87,6 +87,8 @@ static const struct key keys[] = {
 	KEY("logs", "kumo_strict", K_BOOL, kumo_strict),
 	KEY("logs", "meta", K_STRLIST, meta),
 	KEY("logs", "headers", K_STRLIST, headers),
+	KEY("logs", "max_records_per_message", K_COUNT,
+	    max_records_per_message),
 	KEY("bounce_classifier", "files", K_STRLIST, classifier_files),
 	KEY("admin", "listen", K_STRING, admin_listen),
 	KEY("relay", "spool_dir", K_STRING, spool_dir),
@@ -167,6 +169,7 @@ config_defaults(void)
 	c->max_file_size = 1000000000;
 	c->max_segment_duration = 0;
 	c->fsync = true;
+	c->max_records_per_message = DEFAULT_MAX_RECORDS_PER_MESSAGE;
 	strlist_add(&c->classifier_files, OOBD_DATADIR "/bounce_rules.toml");
 	c->spool_dir = xstrdup(OOBD_LOCALSTATEDIR "/spool/oobd");
 	c->retry_interval = 60;

@@ -12,6 +12,9 @@
 
 #include "util.h"
 
+/* [logs] max_records_per_message; `oobd parse` applies it too. */
+#define DEFAULT_MAX_RECORDS_PER_MESSAGE	10000
+
 enum line_endings {
 	LINE_ENDINGS_DENY,	/* bare CR/LF in DATA: 550 5.5.2 after the end */
 	LINE_ENDINGS_FIX,	/* normalise them to CRLF */
@@ -66,6 +69,7 @@ struct config {
 	bool	 kumo_strict;
 	struct strlist meta;
 	struct strlist headers;
+	size_t	 max_records_per_message;	/* OOB records of one message */
 
 	/* [bounce_classifier] */
 	struct strlist classifier_files;

@@ -240,14 +240,6 @@ classify(struct record *r, const struct ingest_config *cfg)
 	    classifier_classify(cfg->classifier, &r->response));
 }
 
-static struct record *
-add_record(struct ingest_result *out)
-{
-	out->records = xgrow(out->records, out->nrecords,
-	    sizeof(*out->records));
-	return &out->records[out->nrecords++];
-}
-
 /* The Reception record, or the Feedback record that replaces it. */
 static void
 reception_record(struct record *r, enum record_type type,
@@ -295,23 +287,10 @@ oob_record(struct record *r, const struct ingest_config *cfg,
 	record_set(&r->peer_name, b->reporting_mta ? b->reporting_mta : "");
 	record_set(&r->peer_addr, env->peer_addr ? env->peer_addr : "0.0.0.0");
 	r->timestamp = b->has_last_attempt ? b->last_attempt : *now;
-	const char *label, *reason;
-	bool hard;
-	classify_bounce(cfg->classifier, &r->response, b, &label, &reason,
-	    &hard);
-	if (cfg->classifier != NULL)
-		record_set(&r->bounce_classification, label);
+	classify(r, cfg);
 
 	json_t *d = json_object();
 	json_object_set_new(d, "decoder", json_string(rep->decoder));
-	json_object_set_new(d, "reason", json_string(reason));
-	json_object_set_new(d, "hard_bounce", json_boolean(hard));
-	if (b->has_diag_enhanced)
-		json_object_set_new(d, "diagnostic_enhanced_code",
-		    json_pack("{s:i,s:i,s:i}", "class", (int)b->dcls,
-		    "subject", (int)b->dsubject, "detail", (int)b->ddetail));
-	json_object_set_new(d, "returned_message", rep->returned != NULL ?
-	    json_incref(rep->returned) : json_null());
 	json_object_set_new(d, "action", opt_str(b->action));
 	json_object_set_new(d, "status_comment", opt_str(b->status_comment));
 	if (b->status_derived)
@@ -323,44 +302,118 @@ oob_record(struct record *r, const struct ingest_config *cfg,
 	r->oob_detail = d;
 }
 
-void
-ingest_message(const struct ingest_config *cfg, const struct envelope *env,
-    const struct message *m, const char *id, const struct timespec *created,
-    const struct timespec *now, struct ingest_result *out)
+/*
+ * The message's report for these dispositions: decoded on the first call,
+ * then taken from the cache for every later recipient with the same ones.
+ */
+static const struct report *
+decoded(struct ingest_cache *cache, const struct message *m, bool log_arf,
+    bool log_oob, struct report *own)
 {
-	struct report rep;
-	json_t *meta, *headers;
+	unsigned k = (log_arf ? 2u : 0u) | (log_oob ? 1u : 0u);
 
-	memset(out, 0, sizeof(*out));
-	out->decoder = ingest_decode(m, cfg->log_arf, cfg->log_oob, &rep);
-	out->kind = rep.kind;
+	if (cache == NULL) {
+		ingest_decode(m, log_arf, log_oob, own);
+		return own;
+	}
+	if (!cache->have[k]) {
+		ingest_decode(m, log_arf, log_oob, &cache->rep[k]);
+		cache->have[k] = true;
+	}
+	return &cache->rep[k];
+}
+
+void
+ingest_cache_free(struct ingest_cache *cache)
+{
+	for (size_t k = 0; k < nitems(cache->rep); k++)
+		if (cache->have[k])
+			report_free(&cache->rep[k]);
+	memset(cache, 0, sizeof(*cache));
+}
+
+static bool
+oob_wanted(const struct ingest_config *cfg, const struct bounce *b)
+{
+	return cfg->all_actions ||
+	    (b->action != NULL && strcmp(b->action, "failed") == 0);
+}
+
+void
+ingest_message_stream(const struct ingest_config *cfg,
+    const struct envelope *env, const struct message *m, const char *id,
+    const struct timespec *created, const struct timespec *now,
+    struct ingest_stream *st)
+{
+	struct report own;
+	const struct report *rep;
+	json_t *meta, *headers;
+	struct record r;
+
+	memset(&own, 0, sizeof(own));
+	rep = decoded(st->cache, m, cfg->log_arf, cfg->log_oob, &own);
+	st->kind = rep->kind;
+	st->decoder = rep->kind != REPORT_NONE ? rep->decoder : NULL;
 	meta = capture_meta(cfg, env->conn_meta);
 	headers = capture_headers(cfg, m);
 
-	if (rep.kind == REPORT_FEEDBACK) {
-		struct record *r = add_record(out);
-		reception_record(r, REC_FEEDBACK, cfg, env, m, id, created, now,
+	if (rep->kind == REPORT_FEEDBACK) {
+		reception_record(&r, REC_FEEDBACK, cfg, env, m, id, created, now,
 		    meta, headers);
-		r->feedback_report = json_incref(rep.feedback_report);
-		r->oob_detail = json_pack("{s:s}", "decoder", rep.decoder);
+		r.feedback_report = json_incref(rep->feedback_report);
+		r.oob_detail = json_pack("{s:s}", "decoder", rep->decoder);
+		st->emit(st->arg, &r);
 	} else {
-		struct record *rec = add_record(out);
-		reception_record(rec, REC_RECEPTION, cfg, env, m, id, created,
+		reception_record(&r, REC_RECEPTION, cfg, env, m, id, created,
 		    now, meta, headers);
-		char *queue = xstrdup(rec->queue);
-		for (size_t i = 0; i < rep.nbounces; i++) {
-			const struct bounce *b = &rep.bounces[i];
-			if (!cfg->all_actions &&
-			    (b->action == NULL || strcmp(b->action, "failed") != 0))
+		char *queue = xstrdup(r.queue);
+		st->emit(st->arg, &r);
+		for (size_t i = 0; i < rep->nbounces; i++) {
+			const struct bounce *b = &rep->bounces[i];
+			if (!oob_wanted(cfg, b))
 				continue;
-			oob_record(add_record(out), cfg, env, &rep, b, queue, id,
-			    created, now, meta, headers);
+			/* Past the cap, count what is left out; build nothing. */
+			if (st->max_oob != 0 && st->oob >= st->max_oob) {
+				st->dropped++;
+				continue;
+			}
+			st->oob++;
+			oob_record(&r, cfg, env, rep, b, queue, id, created, now,
+			    meta, headers);
+			st->emit(st->arg, &r);
 		}
 		free(queue);
 	}
 	json_decref(meta);
 	json_decref(headers);
-	report_free(&rep);
+	report_free(&own);
+}
+
+/* Collects the streamed records into an ingest_result. */
+static void
+collect(void *arg, struct record *r)
+{
+	struct ingest_result *out = arg;
+
+	if (out->nrecords == out->cap) {
+		out->cap = out->cap != 0 ? out->cap * 2 : 4;
+		out->records = xrealloc(out->records,
+		    out->cap * sizeof(*out->records));
+	}
+	out->records[out->nrecords++] = *r;	/* the record is ours now */
+}
+
+void
+ingest_message(const struct ingest_config *cfg, const struct envelope *env,
+    const struct message *m, const char *id, const struct timespec *created,
+    const struct timespec *now, struct ingest_result *out)
+{
+	struct ingest_stream st = { .emit = collect, .arg = out };
+
+	memset(out, 0, sizeof(*out));
+	ingest_message_stream(cfg, env, m, id, created, now, &st);
+	out->kind = st.kind;
+	out->decoder = st.decoder;
 }
 
 void

@@ -10,6 +10,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <time.h>
 
 #include "message.h"
@@ -52,7 +53,48 @@ struct ingest_result {
 	const char *decoder;		/* which decoder matched, or NULL */
 	struct record *records;
 	size_t	 nrecords;
+	size_t	 cap;
 };
+
+/*
+ * A message decoded once for all its recipients: the report depends only
+ * on the message and on which decoders the recipient's domain enables, so
+ * a DSN sent to 100 recipients is parsed once, not 100 times. Zero it
+ * before use; ingest_cache_free() when the message is done.
+ */
+struct ingest_cache {
+	struct report rep[4];		/* by (log_arf, log_oob) */
+	bool	 have[4];
+};
+void	 ingest_cache_free(struct ingest_cache *cache);
+
+/*
+ * The records of one message, handed over one at a time as they are built,
+ * so memory holds one record however many a report yields. emit() owns the
+ * record it is given (record_free() it, or keep it).
+ *
+ * max_oob caps the OOB records across every call made with the same
+ * stream (all the recipients of one SMTP transaction): past it, OOB records
+ * are not built, only counted in dropped. The Reception or Feedback record
+ * of each call is always emitted, so the records of a message are the
+ * first max_oob OOB records in recipient order, then in the order the
+ * report lists them, plus one Reception or Feedback record per recipient.
+ */
+struct ingest_stream {
+	void	(*emit)(void *arg, struct record *r);
+	void	*arg;
+	size_t	 max_oob;		/* 0: no cap */
+	struct ingest_cache *cache;	/* NULL: decode on every call */
+	/* out */
+	size_t	 oob;			/* OOB records emitted so far */
+	uint64_t dropped;		/* OOB records left out by the cap */
+	enum report_kind kind;		/* of the last call's message */
+	const char *decoder;		/* of the last call, or NULL */
+};
+void	 ingest_message_stream(const struct ingest_config *cfg,
+	    const struct envelope *env, const struct message *m,
+	    const char *id, const struct timespec *created,
+	    const struct timespec *now, struct ingest_stream *st);
 
 /*
  * Decode m and build its records into *out:

@@ -877,11 +877,23 @@ check_lines(const char *const *lines, size_t n)
  * reference to it now the caller's, and *seqp the commit's number; -1
  * with errno when it could not be written, the failure counted.
  */
+/* What a commit writes: lines in memory, or a batch (maybe spilled). */
+struct source {
+	const char *const *lines;
+	size_t	 n;
+	struct log_batch *b;
+};
+
+static int	batch_append_locked(struct logfile *, struct log_batch *,
+		    const struct sink_out *, uint64_t *);
+
 static int
-commit_write_locked(struct logfile *lf, const char *const *lines, size_t n,
+commit_write_locked(struct logfile *lf, const struct source *src,
     struct segment **segp, uint64_t *seqp)
 {
 	struct segment *seg;
+	const char *const *lines = src->lines;
+	size_t n = src->n;
 	uint64_t len = 0;
 	int rc = 0, e;
 
@@ -902,6 +914,8 @@ commit_write_locked(struct logfile *lf, const char *const *lines, size_t n,
 	seg->refs++;
 
 	struct sink_out o = { seg_write, seg };
+	if (src->b != NULL)
+		rc = batch_append_locked(lf, src->b, &o, &len);
 	for (size_t i = 0; i < n && rc == 0; i++) {
 		size_t l = strlen(lines[i]);
 
@@ -927,7 +941,7 @@ commit_write_locked(struct logfile *lf, const char *const *lines, size_t n,
 	}
 	*seqp = ++seg->written;
 	seg->bytes += len;
-	lf->st.records += n;
+	lf->st.records += src->b != NULL ? logfile_batch_count(src->b) : n;
 	lf->st.commits++;
 	lf->st.bytes += len;
 	if (lf->cur == seg && lf->cfg.max_file_size > 0 &&
@@ -943,15 +957,15 @@ commit_write_locked(struct logfile *lf, const char *const *lines, size_t n,
  * failure nothing is held and errno is set.
  */
 static int
-commit_begin(struct logfile *lf, const char *const *lines, size_t n,
+commit_begin(struct logfile *lf, const struct source *src,
     struct segment **segp, uint64_t *seqp)
 {
 	int e;
 
-	if (check_lines(lines, n) != 0)
+	if (check_lines(src->lines, src->n) != 0)
 		return -1;
 	pthread_mutex_lock(&lf->mu);
-	if (commit_write_locked(lf, lines, n, segp, seqp) != 0) {
+	if (commit_write_locked(lf, src, segp, seqp) != 0) {
 		e = errno;
 		pthread_mutex_unlock(&lf->mu);
 		errno = e;
@@ -967,9 +981,11 @@ logfile_commit(struct logfile *lf, const char *const *lines, size_t n)
 	uint64_t seq;
 	int rc = 0, e = 0;
 
+	struct source src = { lines, n, NULL };
+
 	if (n == 0)
 		return 0;
-	if (commit_begin(lf, lines, n, &seg, &seq) != 0)
+	if (commit_begin(lf, &src, &seg, &seq) != 0)
 		return -1;
 	if (lf->cfg.fsync) {
 		/* Let the worker pool run another message during the wait. */
@@ -989,16 +1005,15 @@ logfile_commit(struct logfile *lf, const char *const *lines, size_t n)
 	return rc;
 }
 
-int
-logfile_commit_async(struct logfile *lf, const char *const *lines, size_t n,
+/* The asynchronous commit of src; see logfile_commit_async(). */
+static int
+commit_async(struct logfile *lf, const struct source *src,
     struct log_waiter *w)
 {
 	struct segment *seg;
 	uint64_t seq;
 
-	if (n == 0)
-		return 0;
-	if (commit_begin(lf, lines, n, &seg, &seq) != 0)
+	if (commit_begin(lf, src, &seg, &seq) != 0)
 		return -1;
 	if (!lf->cfg.fsync || seg->synced >= seq) {
 		lf->healthy = true;
@@ -1018,6 +1033,232 @@ logfile_commit_async(struct logfile *lf, const char *const *lines, size_t n,
 	pthread_cond_signal(&lf->sync_cv);
 	pthread_mutex_unlock(&lf->mu);
 	return 1;
+}
+
+int
+logfile_commit_async(struct logfile *lf, const char *const *lines, size_t n,
+    struct log_waiter *w)
+{
+	struct source src = { lines, n, NULL };
+
+	if (n == 0)
+		return 0;
+	return commit_async(lf, &src, w);
+}
+
+/* ---- batches ---- */
+
+#define BATCH_BUFSZ	(64u * 1024)
+
+struct log_batch {
+	struct logfile	*lf;
+	char		**lines;	/* in memory, until spilled */
+	size_t		 n;
+	size_t		 cap;
+	size_t		 mem;		/* bytes of lines[] */
+	size_t		 count;		/* every line added */
+	uint64_t	 bytes;		/* with their newlines */
+	int		 fd;		/* the spill file, or -1 */
+	char		*buf;		/* its write buffer (BATCH_BUFSZ) */
+	size_t		 blen;
+	int		 err;		/* the batch failed with this */
+};
+
+struct log_batch *
+logfile_batch_new(struct logfile *lf)
+{
+	struct log_batch *b = xcalloc(1, sizeof(*b));
+
+	b->lf = lf;
+	b->fd = -1;
+	return b;
+}
+
+size_t
+logfile_batch_count(const struct log_batch *b)
+{
+	return b->count;
+}
+
+void
+logfile_batch_free(struct log_batch *b)
+{
+	if (b == NULL)
+		return;
+	for (size_t i = 0; i < b->n; i++)
+		free(b->lines[i]);
+	free(b->lines);
+	if (b->fd >= 0)
+		close(b->fd);
+	free(b->buf);
+	free(b);
+}
+
+static int
+batch_flush(struct log_batch *b)
+{
+	if (b->blen == 0)
+		return 0;
+	size_t n = b->blen;
+	b->blen = 0;
+	return write_all(b->fd, b->buf, n);
+}
+
+static int
+batch_put(struct log_batch *b, const char *p, size_t n)
+{
+	while (n > 0) {
+		size_t take = BATCH_BUFSZ - b->blen;
+
+		if (take > n)
+			take = n;
+		memcpy(b->buf + b->blen, p, take);
+		b->blen += take;
+		p += take;
+		n -= take;
+		if (b->blen == BATCH_BUFSZ && batch_flush(b) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+/*
+ * Move the lines held in memory to an unnamed file in the log directory
+ * (the same file system, so the free-space limits cover it too). A file
+ * system without O_TMPFILE gets a dot-file, unlinked at once.
+ */
+static int
+batch_spill(struct log_batch *b)
+{
+	struct logfile *lf = b->lf;
+
+	b->fd = openat(lf->dirfd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (b->fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR ||
+	    errno == EINVAL)) {
+		char name[64];
+
+		for (unsigned i = 0; b->fd < 0 && i < 100; i++) {
+			snprintf(name, sizeof(name), ".batch-%ld-%u-%p",
+			    (long)getpid(), i, (void *)b);
+			b->fd = openat(lf->dirfd, name, O_RDWR | O_CREAT |
+			    O_EXCL | O_CLOEXEC, 0600);
+			if (b->fd < 0 && errno != EEXIST)
+				break;
+		}
+		if (b->fd >= 0)
+			unlinkat(lf->dirfd, name, 0);
+	}
+	if (b->fd < 0)
+		return -1;
+	b->buf = xmalloc(BATCH_BUFSZ);
+	for (size_t i = 0; i < b->n; i++) {
+		if (batch_put(b, b->lines[i], strlen(b->lines[i])) != 0 ||
+		    batch_put(b, "\n", 1) != 0)
+			return -1;
+		free(b->lines[i]);
+		b->lines[i] = NULL;
+	}
+	free(b->lines);
+	b->lines = NULL;
+	b->n = b->cap = b->mem = 0;
+	return 0;
+}
+
+int
+logfile_batch_add(struct log_batch *b, const char *line)
+{
+	size_t l = strlen(line);
+
+	if (b->err != 0) {
+		errno = b->err;
+		return -1;
+	}
+	if (memchr(line, '\n', l) != NULL) {
+		b->err = EINVAL;
+		errno = EINVAL;
+		return -1;
+	}
+	if (b->fd < 0 && b->mem + l + 1 > LOG_BATCH_MEM && batch_spill(b) != 0)
+		goto fail;
+	if (b->fd >= 0) {
+		if (batch_put(b, line, l) != 0 || batch_put(b, "\n", 1) != 0)
+			goto fail;
+	} else {
+		if (b->n == b->cap) {
+			b->cap = b->cap != 0 ? b->cap * 2 : 8;
+			b->lines = xrealloc(b->lines, b->cap * sizeof(*b->lines));
+		}
+		b->lines[b->n++] = xstrdup(line);
+		b->mem += l + 1;
+	}
+	b->count++;
+	b->bytes += l + 1;
+	return 0;
+fail:
+	b->err = errno != 0 ? errno : EIO;
+	errno = b->err;
+	return -1;
+}
+
+/*
+ * Pass the batch's lines to the segment's sink (lf->mu held). A spilled
+ * batch is read back in pieces of BATCH_BUFSZ, so the copy needs no more
+ * memory than the spill did.
+ */
+static int
+batch_append_locked(struct logfile *lf, struct log_batch *b,
+    const struct sink_out *o, uint64_t *len)
+{
+	void *sink = ((struct segment *)o->ctx)->sink;
+
+	if (b->fd < 0) {
+		for (size_t i = 0; i < b->n; i++) {
+			size_t l = strlen(b->lines[i]);
+
+			if (lf->ops->append(sink, o, b->lines[i], l) != 0 ||
+			    lf->ops->append(sink, o, "\n", 1) != 0)
+				return -1;
+		}
+		*len += b->bytes;
+		return 0;
+	}
+	for (uint64_t off = 0; off < b->bytes; ) {
+		size_t want = b->bytes - off < BATCH_BUFSZ ?
+		    (size_t)(b->bytes - off) : BATCH_BUFSZ;
+		ssize_t r = pread(b->fd, b->buf, want, (off_t)off);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			if (r == 0)
+				errno = EIO;	/* the file is shorter than written */
+			return -1;
+		}
+		if (lf->ops->append(sink, o, b->buf, (size_t)r) != 0)
+			return -1;
+		off += (uint64_t)r;
+	}
+	*len += b->bytes;
+	return 0;
+}
+
+int
+logfile_batch_commit_async(struct logfile *lf, struct log_batch *b,
+    struct log_waiter *w)
+{
+	struct source src = { NULL, 0, b };
+
+	if (b->err != 0) {
+		errno = b->err;
+		return -1;
+	}
+	if (b->count == 0)
+		return 0;
+	if (b->fd >= 0 && batch_flush(b) != 0) {
+		b->err = errno;
+		return -1;
+	}
+	return commit_async(lf, &src, w);
 }
 
 int

@@ -65,6 +65,32 @@ struct log_waiter {
 int	 logfile_commit_async(struct logfile *lf, const char *const *lines,
 	    size_t n, struct log_waiter *w);
 
+/*
+ * The records of one message, gathered one at a time and committed as one
+ * unit. Up to LOG_BATCH_MEM bytes stay in memory; past that the lines go
+ * to an unnamed temporary file in the log directory and are copied into
+ * the segment at the commit, so a message with many records costs memory
+ * for one record, not for all of them.
+ */
+#define LOG_BATCH_MEM	(256u * 1024)
+struct log_batch;
+struct log_batch *logfile_batch_new(struct logfile *lf);
+/*
+ * Add one JSON record (no newline). Returns 0, or -1 with errno when the
+ * line has a newline (EINVAL) or the temporary file could not be written;
+ * the batch is then failed and its commit returns that error.
+ */
+int	 logfile_batch_add(struct log_batch *b, const char *line);
+size_t	 logfile_batch_count(const struct log_batch *b);
+/*
+ * Commit every line of b as one unit, as logfile_commit_async() does
+ * (same return values and waiter contract). b stays the caller's to free;
+ * it may be freed as soon as this returns.
+ */
+int	 logfile_batch_commit_async(struct logfile *lf, struct log_batch *b,
+	    struct log_waiter *w);
+void	 logfile_batch_free(struct log_batch *b);
+
 /* Close the current segment (SIGUSR1, age rotation); the next commit opens a new one. */
 int	 logfile_rotate(struct logfile *lf);
 /* Close any segment whose age is past max_segment_duration (timer). */

@@ -131,6 +131,12 @@ struct smtp_session {
 	json_t	*meta;
 };
 
+/* How many OOB records of a message got one classification. */
+struct msg_class {
+	char	*name;
+	uint64_t n;
+};
+
 struct msg_job {
 	struct job job;
 	struct smtp_session *s;
@@ -148,9 +154,11 @@ struct msg_job {
 	struct log_waiter waiter;
 	struct relay_batch rb;		/* spooled, released by the outcome */
 	struct buf ids;			/* queue ids, for the 250 */
-	enum record_type *types;	/* of the records, for the metrics */
-	char	**classes;		/* OOB records' classification */
-	size_t	 nrecords;
+	/* the records, counted for the metrics once they are durable */
+	uint64_t ntype[REC_XFER_IN + 1];
+	struct msg_class *classes;	/* OOB records by classification */
+	size_t	 nclasses;
+	uint64_t capped;		/* OOB records left out by the cap */
 	bool	 accepted;		/* some recipient is to be relayed */
 	bool	 was_report;
 };
@@ -1221,19 +1229,20 @@ msg_job_settle(struct msg_job *mj)
 		    mj->ids.data ? mj->ids.data : "");
 	}
 	relay_release(srv->relay, &mj->rb, mj->code == 250);
-	for (size_t k = 0; k < mj->nrecords; k++) {
-		if (mj->code != 451) {
-			metrics_record(mj->types[k]);
-			if (mj->classes[k] != NULL)
-				metrics_bounce_classification(mj->classes[k]);
-		}
-		free(mj->classes[k]);
+	if (mj->code != 451) {
+		for (size_t t = 0; t < nitems(mj->ntype); t++)
+			metrics_records_add((enum record_type)t, mj->ntype[t]);
+		for (size_t k = 0; k < mj->nclasses; k++)
+			metrics_bounce_classification_add(mj->classes[k].name,
+			    mj->classes[k].n);
+		metrics_records_capped(mj->capped);
 	}
-	free(mj->types);
+	for (size_t k = 0; k < mj->nclasses; k++)
+		free(mj->classes[k].name);
 	free(mj->classes);
-	mj->types = NULL;
 	mj->classes = NULL;
-	mj->nrecords = 0;
+	mj->nclasses = 0;
+	memset(mj->ntype, 0, sizeof(mj->ntype));
 	buf_free(&mj->ids);
 }
 
@@ -1254,6 +1263,56 @@ msg_job_durable(struct log_waiter *w, int err)
 	pool_complete(mj->srv->pool, &mj->job);
 }
 
+/* Where the records of a message go as ingest builds them. */
+struct msg_emit {
+	struct msg_job	*mj;
+	struct log_batch *batch;
+	bool		 kumo_strict;
+	json_t		*meta;		/* of the recipient's first record */
+	json_t		*headers;
+};
+
+static void
+msg_count_class(struct msg_job *mj, const char *name)
+{
+	for (size_t k = 0; k < mj->nclasses; k++)
+		if (strcmp(mj->classes[k].name, name) == 0) {
+			mj->classes[k].n++;
+			return;
+		}
+	mj->classes = xrealloc(mj->classes,
+	    (mj->nclasses + 1) * sizeof(*mj->classes));
+	mj->classes[mj->nclasses].name = xstrdup(name);
+	mj->classes[mj->nclasses++].n = 1;
+}
+
+/*
+ * One record built: straight into the message's log batch (which spills
+ * to a file past LOG_BATCH_MEM), so memory holds one record at a time.
+ * After a failed add the batch is failed and the commit answers 451.
+ */
+static void
+msg_emit_record(void *arg, struct record *r)
+{
+	struct msg_emit *me = arg;
+	struct msg_job *mj = me->mj;
+
+	if (me->meta == NULL) {
+		me->meta = json_incref(r->meta);
+		me->headers = json_incref(r->headers);
+	}
+	char *line = record_dump(r, me->kumo_strict);
+	if (logfile_batch_add(me->batch, line) == 0) {
+		if ((size_t)r->type < nitems(mj->ntype))
+			mj->ntype[r->type]++;
+		if (r->type == REC_OOB)
+			msg_count_class(mj, r->bounce_classification ?
+			    r->bounce_classification : "Uncategorized");
+	}
+	free(line);
+	record_free(r);
+}
+
 static void
 msg_job_run(struct job *j)
 {
@@ -1262,10 +1321,10 @@ msg_job_run(struct job *j)
 	struct server *srv = mj->srv;
 	const struct config *cfg = s->set->cfg;
 	struct message m;
-	char **lines = NULL;
-	size_t nlines = 0;
-	enum record_type *types = NULL;	/* of lines[], for the metrics */
-	char **classes = NULL;		/* OOB lines' classification */
+	struct ingest_cache cache = { 0 };
+	struct msg_emit me = { .mj = mj, .kumo_strict = cfg->kumo_strict };
+	struct ingest_stream st = { .emit = msg_emit_record, .arg = &me,
+	    .max_oob = cfg->max_records_per_message, .cache = &cache };
 	bool was_report = false, accepted = false;
 	struct classifier *cls = classifier_slot_get(s->set->classifier);
 	const struct sockaddr *sa = (const struct sockaddr *)&s->peer;
@@ -1293,6 +1352,7 @@ msg_job_run(struct job *j)
 	bool relay_from = sender_entry != NULL &&
 	    domain_entry_relay_from_allowed(sender_entry, sa, NULL);
 
+	me.batch = logfile_batch_new(srv->log);
 	for (size_t i = 0; i < mj->nrcpts; i++) {
 		const char *rcpt = mj->rcpts[i];
 		const struct domain_entry *e = s->set->domains == NULL ? NULL :
@@ -1326,7 +1386,6 @@ msg_job_run(struct job *j)
 		};
 		char id[33];
 		struct timespec created, now;
-		struct ingest_result res;
 
 		spool_id_new(id, &created);
 		clock_gettime(CLOCK_REALTIME, &now);
@@ -1336,12 +1395,12 @@ msg_job_run(struct job *j)
 			hdr = received_header(mj, s, id, rcpt);
 			batch.wire_size += strlen(hdr);
 		}
-		ingest_message(&ic, &env, &batch, id, &created, &now, &res);
+		ingest_message_stream(&ic, &env, &batch, id, &created, &now, &st);
 		bool relay = relay_hosts || relay_from || (e && e->relay_to);
-		if (res.kind == REPORT_FEEDBACK) {
+		if (st.kind == REPORT_FEEDBACK) {
 			was_report = true;
 			relay = disposition_relays(e->log_arf);
-		} else if (res.kind == REPORT_BOUNCE) {
+		} else if (st.kind == REPORT_BOUNCE) {
 			was_report = true;
 			relay = disposition_relays(e->log_oob);
 		}
@@ -1349,8 +1408,8 @@ msg_job_run(struct job *j)
 			struct relay_request rq = { .id = id, .sender = mj->sender,
 			    .recipient = rcpt, .listener = s->local,
 			    .created = &created, .trace = hdr, .data = mj->data,
-			    .len = mj->len, .meta = res.records[0].meta,
-			    .headers = res.records[0].headers, .entry = e,
+			    .len = mj->len, .meta = me.meta,
+			    .headers = me.headers, .entry = e,
 			    .next_hop = cfg->next_hop };
 			int rc = relay_spool(srv->relay, rb, &rq);
 			if (rc < 0)
@@ -1363,28 +1422,22 @@ msg_job_run(struct job *j)
 				    log_escape(rcpt, strlen(rcpt), 200));
 		}
 		free(hdr);
-		if ((ic.log_arf || ic.log_oob) && res.kind == REPORT_NONE)
+		json_decref(me.meta);
+		json_decref(me.headers);
+		me.meta = me.headers = NULL;
+		if ((ic.log_arf || ic.log_oob) && st.kind == REPORT_NONE)
 			metrics_parse_failure();
-		lines = xrealloc(lines, (nlines + res.nrecords) * sizeof(*lines));
-		types = xrealloc(types, (nlines + res.nrecords) * sizeof(*types));
-		classes = xrealloc(classes,
-		    (nlines + res.nrecords) * sizeof(*classes));
-		for (size_t k = 0; k < res.nrecords; k++) {
-			const struct record *r = &res.records[k];
-			types[nlines] = r->type;
-			classes[nlines] = r->type != REC_OOB ? NULL :
-			    xstrdup(r->bounce_classification ?
-			    r->bounce_classification : "Uncategorized");
-			lines[nlines++] = record_dump(r, cfg->kumo_strict);
-		}
 		buf_printf(&mj->ids, "%s%s", mj->ids.len ? " " : "", id);
-		ingest_result_free(&res);
 	}
+	ingest_cache_free(&cache);
 	classifier_unref(cls);
 	message_free(&m);
-	mj->types = types;
-	mj->classes = classes;
-	mj->nrecords = nlines;
+	mj->capped = st.dropped;
+	if (st.dropped > 0)
+		log_msg(LOG_WARN, s->id, "event=records-capped "
+		    "max_records_per_message=%zu kept_oob=%zu dropped_oob=%llu "
+		    "rcpts=%zu", cfg->max_records_per_message, st.oob,
+		    (unsigned long long)st.dropped, mj->nrcpts);
 	mj->accepted = accepted;
 	mj->was_report = was_report;
 
@@ -1400,15 +1453,13 @@ msg_job_run(struct job *j)
 		 */
 		pool_defer();
 		mj->waiter.done = msg_job_durable;
-		int rc = logfile_commit_async(srv->log,
-		    (const char *const *)lines, nlines, &mj->waiter);
+		int rc = logfile_batch_commit_async(srv->log, me.batch,
+		    &mj->waiter);
 		/* From here on mj may be finished and freed: hands off. */
 		if (rc <= 0)
 			msg_job_durable(&mj->waiter, rc == 0 ? 0 : errno);
 	}
-	for (size_t k = 0; k < nlines; k++)
-		free(lines[k]);
-	free(lines);
+	logfile_batch_free(me.batch);
 }
 
 static void

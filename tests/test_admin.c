@@ -153,9 +153,9 @@ test_labels(void **state)
 		assert_true(strncmp(p, "oobd_", 5) == 0);
 		samples++;
 	}
-	/* 22 plain series, 16 + 1 buckets, sum and count, 128
+	/* 23 plain series, 16 + 1 buckets, sum and count, 128
 	 * classifications (the last "other"), 2 rejection series. */
-	assert_int_equal(samples, 22 + 17 + 2 + 128 + 2);
+	assert_int_equal(samples, 23 + 17 + 2 + 128 + 2);
 	assert_int_equal(processes, 6);
 	free(text);
 }

@@ -895,6 +895,136 @@ test_async_outcomes(void **state)
 	test_rmtree(dir);
 }
 
+/* ---- batches ---- */
+
+struct batch_waiter {
+	struct log_waiter w;
+	pthread_mutex_t	  mu;
+	pthread_cond_t	  cv;
+	bool		  done;
+	int		  err;
+};
+
+static void
+batch_done(struct log_waiter *w, int err)
+{
+	struct batch_waiter *bw = (struct batch_waiter *)w;
+
+	pthread_mutex_lock(&bw->mu);
+	bw->done = true;
+	bw->err = err;
+	pthread_cond_signal(&bw->cv);
+	pthread_mutex_unlock(&bw->mu);
+}
+
+/* Commit b and wait for its outcome: 0 durable, else the error. */
+static int
+batch_commit_wait(struct logfile *lf, struct log_batch *b)
+{
+	struct batch_waiter bw = { .w.done = batch_done };
+	int rc;
+
+	pthread_mutex_init(&bw.mu, NULL);
+	pthread_cond_init(&bw.cv, NULL);
+	rc = logfile_batch_commit_async(lf, b, &bw.w);
+	if (rc == 1) {
+		pthread_mutex_lock(&bw.mu);
+		while (!bw.done)
+			pthread_cond_wait(&bw.cv, &bw.mu);
+		pthread_mutex_unlock(&bw.mu);
+		rc = bw.err;
+	} else if (rc < 0)
+		rc = errno;
+	pthread_cond_destroy(&bw.cv);
+	pthread_mutex_destroy(&bw.mu);
+	return rc;
+}
+
+/*
+ * A batch past LOG_BATCH_MEM goes to a temporary file and reaches the
+ * segment whole, in order, between the commits around it; a small one
+ * stays in memory. No temporary file is left behind.
+ */
+static void
+test_batch(void **state)
+{
+	(void)state;
+	for (int compress = 0; compress < 2; compress++) {
+		char *dir = test_mkdtemp("logfile");
+		struct logfile *lf = open_log(dir, compress, true, 0, 0);
+		struct logfile_stats st;
+		/* 3 MB of records: twelve times the memory a batch keeps. */
+		size_t nbig = 3 * (1u << 20) / 1000, len, n;
+
+		assert_int_equal(commit1(lf, "{\"before\":1}"), 0);
+		struct log_batch *small = logfile_batch_new(lf);
+		assert_int_equal(logfile_batch_add(small, "{\"small\":1}"), 0);
+		assert_int_equal(logfile_batch_add(small, "{\"small\":2}"), 0);
+		assert_int_equal(logfile_batch_count(small), 2);
+		assert_int_equal(batch_commit_wait(lf, small), 0);
+		logfile_batch_free(small);
+
+		struct log_batch *big = logfile_batch_new(lf);
+		for (size_t i = 0; i < nbig; i++) {
+			char *r = record((int)i, 1000);
+			assert_int_equal(logfile_batch_add(big, r), 0);
+			free(r);
+		}
+		assert_int_equal(logfile_batch_add(big, "{\"a\":\"x\ny\"}"), -1);
+		assert_int_equal(errno, EINVAL);
+		/* A failed batch stays failed: its commit writes nothing. */
+		assert_int_equal(batch_commit_wait(lf, big), EINVAL);
+		logfile_batch_free(big);
+
+		big = logfile_batch_new(lf);
+		for (size_t i = 0; i < nbig; i++) {
+			char *r = record((int)i, 1000);
+			assert_int_equal(logfile_batch_add(big, r), 0);
+			free(r);
+		}
+		assert_int_equal(logfile_batch_count(big), nbig);
+		assert_int_equal(batch_commit_wait(lf, big), 0);
+		logfile_batch_free(big);
+		assert_int_equal(commit1(lf, "{\"after\":1}"), 0);
+		logfile_stats(lf, &st);
+		assert_int_equal(st.records, 1 + 2 + nbig + 1);
+		assert_int_equal(st.commits, 4);
+		logfile_close(lf);
+
+		char *all = compress ? read_dir(dir, &len) : NULL;
+		if (!compress) {
+			char **names = list_files(dir, &n);
+			char *p = xasprintf("%s/%s", dir, names[0]);
+			all = read_file(p, &len);
+			free(p);
+			free_names(names, n);
+		}
+		assert_int_equal(check_json_lines(all, len), 1 + 2 + nbig + 1);
+		struct buf want = { 0 };
+		buf_puts(&want, "{\"before\":1}\n{\"small\":1}\n{\"small\":2}\n");
+		for (size_t i = 0; i < nbig; i++) {
+			char *r = record((int)i, 1000);
+			buf_printf(&want, "%s\n", r);
+			free(r);
+		}
+		buf_puts(&want, "{\"after\":1}\n");
+		assert_int_equal(len, want.len);
+		assert_memory_equal(all, want.data, len);
+		buf_free(&want);
+		free(all);
+		/* The spill file was unnamed: nothing but the segment. */
+		DIR *d = opendir(dir);
+		struct dirent *de;
+		size_t entries = 0;
+		while ((de = readdir(d)) != NULL)
+			entries += strcmp(de->d_name, ".") != 0 &&
+			    strcmp(de->d_name, "..") != 0;
+		closedir(d);
+		assert_int_equal(entries, 1);
+		test_rmtree(dir);
+	}
+}
+
 /* ---- repair ---- */
 
 #define REPAIR_RECORDS	40
@@ -1544,6 +1674,7 @@ main(void)
 		cmocka_unit_test(test_async_group_commit),
 		cmocka_unit_test(test_async_rotating),
 		cmocka_unit_test(test_async_outcomes),
+		cmocka_unit_test(test_batch),
 		cmocka_unit_test(test_repair_zstd),
 		cmocka_unit_test(test_repair_plain),
 		cmocka_unit_test(test_repair_keeps_valid_lines),
