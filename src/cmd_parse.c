@@ -33,6 +33,7 @@ struct parse_ctx {
 	const char *sender;	/* --sender, or NULL */
 	const char *recipient;	/* --recipient, or NULL */
 	const char *peer_ip;
+	struct input_opts in;	/* --max-size in in.max_size */
 	size_t	 max_records;	/* --max-records: OOB records per message */
 	bool	 failed;
 };
@@ -43,7 +44,7 @@ usage(FILE *f)
 	fputs("usage: oobd parse [--sender ADDR] [--recipient ADDR] "
 	    "[--peer-ip IP]\n"
 	    "                  [--rules FILE]... [--all] [--kumo-strict] "
-	    "[--max-records N]\n                  INPUT...\n"
+	    "[--max-records N]\n                  [--max-size SIZE] INPUT...\n"
 	    "INPUT is a message file, a Maildir, a directory of message files, "
 	    "an mbox file,\nor - for standard input.\n", f);
 }
@@ -217,6 +218,7 @@ cmd_parse(int argc, char **argv)
 		{ "rules", required_argument, NULL, 'R' },
 		{ "all", no_argument, NULL, 'a' },
 		{ "kumo-strict", no_argument, NULL, 'k' },
+		{ "max-size", required_argument, NULL, 'S' },
 		{ "max-records", required_argument, NULL, 'm' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
@@ -229,6 +231,11 @@ cmd_parse(int argc, char **argv)
 			.reception_protocol = "ESMTP",
 		},
 		.peer_ip = "0.0.0.0",
+		.in = {
+			.fn = parse_one,
+			.errfn = input_error,
+			.max_size = INPUT_MAX_SIZE_DEFAULT,
+		},
 		.max_records = DEFAULT_MAX_RECORDS_PER_MESSAGE,
 	};
 	const char **rules = NULL;
@@ -258,6 +265,20 @@ cmd_parse(int argc, char **argv)
 		case 'k':
 			ctx.cfg.kumo_strict = true;
 			break;
+		case 'S': {
+			uint64_t v;
+
+			if (parse_size(optarg, &v) != 0 || v < 1 ||
+			    v > SIZE_MAX - 1) {
+				fprintf(stderr, "oobd: --max-size: expected a size "
+				    "such as \"20MB\"\n");
+				usage(stderr);
+				free(rules);
+				return 2;
+			}
+			ctx.in.max_size = (size_t)v;
+			break;
+		}
 		case 'm': {
 			char *end;
 			unsigned long long v;
@@ -311,7 +332,7 @@ cmd_parse(int argc, char **argv)
 	ctx.cfg.nodeid = nodeid;
 
 	for (int i = optind; i < argc; i++)
-		if (input_each(argv[i], parse_one, input_error, &ctx) != 0)
+		if (input_each(argv[i], &ctx.in, &ctx) != 0)
 			ctx.failed = true;
 	if (fflush(stdout) != 0 || ferror(stdout)) {
 		fprintf(stderr, "oobd: writing records: %s\n", strerror(errno));

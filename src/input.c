@@ -7,7 +7,9 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -60,13 +62,23 @@ is_quoted_from(const char *p, size_t n)
 	return i > 0 && is_from_line(p + i, n - i);
 }
 
+static void
+too_large(const struct input_opts *o, void *arg, const char *name)
+{
+	char *why = xasprintf("larger than %zu bytes (--max-size)",
+	    o->max_size);
+
+	o->errfn(arg, name, why);
+	free(why);
+}
+
 /*
  * Pass one message of an mbox to fn, with one '>' removed from each line
  * matching ^>+From . The bytes are copied only when some line needs it.
  */
 static int
 mbox_emit(const char *name, size_t n, const char *data, size_t len,
-    input_msg_fn fn, void *arg)
+    const struct input_opts *o, void *arg)
 {
 	struct buf b = { 0 };
 	size_t pos, ll, eol;
@@ -79,8 +91,13 @@ mbox_emit(const char *name, size_t n, const char *data, size_t len,
 		quoted = is_quoted_from(data + pos, ll);
 	}
 	label = xasprintf("%s:%zu", name, n);
+	if (len > o->max_size) {
+		too_large(o, arg, label);
+		free(label);
+		return -1;
+	}
 	if (!quoted) {
-		rc = fn(arg, label, data, len);
+		rc = o->fn(arg, label, data, len);
 		free(label);
 		return rc;
 	}
@@ -92,7 +109,7 @@ mbox_emit(const char *name, size_t n, const char *data, size_t len,
 		else
 			buf_append(&b, data + pos, ll + eol);
 	}
-	rc = fn(arg, label, b.data, b.len);
+	rc = o->fn(arg, label, b.data, b.len);
 	buf_free(&b);
 	free(label);
 	return rc;
@@ -107,7 +124,7 @@ mbox_emit(const char *name, size_t n, const char *data, size_t len,
  */
 int
 input_mbox(const char *name, const char *data, size_t len,
-    input_msg_fn fn, void *arg)
+    const struct input_opts *o, void *arg)
 {
 	size_t pos = 0, ll, eol;
 	size_t start = 0;	/* first byte of the current message */
@@ -124,7 +141,7 @@ input_mbox(const char *name, const char *data, size_t len,
 
 			if (in_msg || end > 0) {
 				if (mbox_emit(name, ++n, data + start,
-				    end - start, fn, arg) != 0)
+				    end - start, o, arg) != 0)
 					rc = -1;
 			}
 			in_msg = true;
@@ -142,30 +159,43 @@ input_mbox(const char *name, const char *data, size_t len,
 
 		if (prev_empty && blank >= start)
 			end = blank;
-		if (mbox_emit(name, ++n, data + start, end - start, fn,
+		if (mbox_emit(name, ++n, data + start, end - start, o,
 		    arg) != 0)
 			rc = -1;
 	}
 	return rc;
 }
 
-/* One file or standard input already in memory: an mbox or a message. */
+/*
+ * One file or standard input already in memory: an mbox (split is true
+ * and it starts with a "From " line), else one message.
+ */
 static int
-input_data(const char *name, const char *data, size_t len,
-    input_msg_fn fn, void *arg)
+input_data(const char *name, const char *data, size_t len, bool split,
+    const struct input_opts *o, void *arg)
 {
-	if (is_from_line(data, len))
-		return input_mbox(name, data, len, fn, arg);
-	return fn(arg, name, data, len);
+	if (split && is_from_line(data, len))
+		return input_mbox(name, data, len, o, arg);
+	if (len > o->max_size) {
+		too_large(o, arg, name);
+		return -1;
+	}
+	return o->fn(arg, name, data, len);
 }
 
+/*
+ * Read fd to its end, or to more than limit bytes: then *over is set and
+ * what was read is dropped (NULL returned, errno 0). NULL with errno set
+ * on a read error.
+ */
 static char *
-read_fd(int fd, size_t *lenp)
+read_fd(int fd, size_t limit, size_t *lenp, bool *over)
 {
 	struct buf b = { 0 };
 	char chunk[65536];
 	ssize_t n;
 
+	*over = false;
 	while ((n = read(fd, chunk, sizeof(chunk))) != 0) {
 		if (n < 0) {
 			if (errno == EINTR)
@@ -175,29 +205,86 @@ read_fd(int fd, size_t *lenp)
 			errno = saved;
 			return NULL;
 		}
+		if ((size_t)n > limit - b.len) {
+			*over = true;
+			buf_free(&b);
+			errno = 0;
+			return NULL;
+		}
 		buf_append(&b, chunk, (size_t)n);
 	}
 	*lenp = b.len;
 	return buf_steal(&b);
 }
 
+/*
+ * The messages of an open input. A regular file is read whole when it is
+ * an mbox (each of its messages then checked against max_size), else
+ * only when it is within max_size; anything else (standard input from a
+ * pipe, a FIFO, a character device such as /dev/zero) is a stream, read up
+ * to max_size bytes in all, so no input can take more memory than that or
+ * keep oobd reading for ever.
+ */
 static int
-input_file(const char *path, input_msg_fn fn, input_err_fn errfn, void *arg,
-    bool split)
+input_fd(int fd, const char *name, bool split, const struct input_opts *o,
+    void *arg)
 {
-	size_t len;
+	struct stat st;
+	size_t len, limit = o->max_size;
+	bool over;
 	char *data;
 	int rc;
 
-	if ((data = read_file(path, &len)) == NULL) {
-		errfn(arg, path, strerror(errno));
+	if (fstat(fd, &st) != 0) {
+		o->errfn(arg, name, strerror(errno));
 		return -1;
 	}
-	if (split)
-		rc = input_data(path, data, len, fn, arg);
-	else
-		rc = fn(arg, path, data, len);
+	if (S_ISREG(st.st_mode)) {
+		char head[FROM_LEN];
+		ssize_t n = split ? pread(fd, head, sizeof(head), 0) : 0;
+		if (n == (ssize_t)sizeof(head) && is_from_line(head, FROM_LEN))
+			limit = SIZE_MAX;	/* an mbox: checked per message */
+		else if ((uintmax_t)st.st_size > o->max_size) {
+			too_large(o, arg, name);
+			return -1;
+		}
+	}
+	if ((data = read_fd(fd, limit, &len, &over)) == NULL) {
+		if (over)
+			too_large(o, arg, name);
+		else
+			o->errfn(arg, name, strerror(errno));
+		return -1;
+	}
+	rc = input_data(name, data, len, split, o, arg);
 	free(data);
+	return rc;
+}
+
+/*
+ * One file. In a Maildir (regular_only) anything but a regular file is
+ * refused, and opened without blocking: a FIFO there would otherwise wait
+ * for a writer for ever.
+ */
+static int
+input_file(const char *path, const struct input_opts *o, void *arg,
+    bool split, bool regular_only)
+{
+	struct stat st;
+	int fd, rc;
+
+	if ((fd = open(path, O_RDONLY | O_NOCTTY | O_CLOEXEC |
+	    (regular_only ? O_NONBLOCK : 0))) < 0) {
+		o->errfn(arg, path, strerror(errno));
+		return -1;
+	}
+	if (regular_only && (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))) {
+		o->errfn(arg, path, "not a regular file");
+		close(fd);
+		return -1;
+	}
+	rc = input_fd(fd, path, split, o, arg);
+	close(fd);
 	return rc;
 }
 
@@ -214,8 +301,8 @@ cmp_names(const void *a, const void *b)
  * not exist.
  */
 static int
-maildir_sub(const char *dir, const char *sub, input_msg_fn fn,
-    input_err_fn errfn, void *arg)
+maildir_sub(const char *dir, const char *sub, const struct input_opts *o,
+    void *arg)
 {
 	char *path = sub != NULL ? xasprintf("%s/%s", dir, sub) : xstrdup(dir);
 	char **names = NULL;
@@ -229,7 +316,7 @@ maildir_sub(const char *dir, const char *sub, input_msg_fn fn,
 			free(path);
 			return 1;
 		}
-		errfn(arg, path, strerror(errno));
+		o->errfn(arg, path, strerror(errno));
 		free(path);
 		return -1;
 	}
@@ -249,13 +336,17 @@ maildir_sub(const char *dir, const char *sub, input_msg_fn fn,
 		char *file = xasprintf("%s/%s", path, names[i]);
 		struct stat st;
 
-		/* Maildir writers leave nothing but message files here. */
+		/*
+		 * Maildir writers leave nothing but message files here:
+		 * subdirectories are skipped, and anything else that is not a
+		 * regular file (a FIFO, a device) is refused.
+		 */
 		if (stat(file, &st) == 0 && S_ISDIR(st.st_mode)) {
 			free(file);
 			free(names[i]);
 			continue;
 		}
-		if (input_file(file, fn, errfn, arg, sub == NULL) != 0)
+		if (input_file(file, o, arg, sub == NULL, true) != 0)
 			rc = -1;
 		free(file);
 		free(names[i]);
@@ -266,41 +357,30 @@ maildir_sub(const char *dir, const char *sub, input_msg_fn fn,
 }
 
 static int
-input_maildir(const char *dir, input_msg_fn fn, input_err_fn errfn,
-    void *arg)
+input_maildir(const char *dir, const struct input_opts *o, void *arg)
 {
 	int cur, new;
 
-	cur = maildir_sub(dir, "cur", fn, errfn, arg);
-	new = maildir_sub(dir, "new", fn, errfn, arg);
+	cur = maildir_sub(dir, "cur", o, arg);
+	new = maildir_sub(dir, "new", o, arg);
 	/* Neither cur/ nor new/: a plain directory of message files. */
 	if (cur == 1 && new == 1)
-		return maildir_sub(dir, NULL, fn, errfn, arg) == 0 ? 0 : -1;
+		return maildir_sub(dir, NULL, o, arg) == 0 ? 0 : -1;
 	return (cur < 0 || new < 0) ? -1 : 0;
 }
 
 int
-input_each(const char *path, input_msg_fn fn, input_err_fn errfn, void *arg)
+input_each(const char *path, const struct input_opts *o, void *arg)
 {
 	struct stat st;
-	size_t len;
-	char *data;
-	int rc;
 
-	if (strcmp(path, "-") == 0) {
-		if ((data = read_fd(STDIN_FILENO, &len)) == NULL) {
-			errfn(arg, "-", strerror(errno));
-			return -1;
-		}
-		rc = input_data("-", data, len, fn, arg);
-		free(data);
-		return rc;
-	}
+	if (strcmp(path, "-") == 0)
+		return input_fd(STDIN_FILENO, "-", true, o, arg);
 	if (stat(path, &st) != 0) {
-		errfn(arg, path, strerror(errno));
+		o->errfn(arg, path, strerror(errno));
 		return -1;
 	}
 	if (S_ISDIR(st.st_mode))
-		return input_maildir(path, fn, errfn, arg);
-	return input_file(path, fn, errfn, arg, true);
+		return input_maildir(path, o, arg);
+	return input_file(path, o, arg, true, false);
 }

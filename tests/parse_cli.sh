@@ -182,6 +182,84 @@ parse no4 "$K/4.eml"
 check "--all: a delay warning gives an OOB record only with --all" "1 0" \
     "$(grep -c '"type":"OOB"' "$TMP/all4.out") $(grep -c '"type":"OOB"' "$TMP/no4.out")"
 
+# ---- inputs that are not regular files, and --max-size ----
+# /dev/zero never ends: it is read up to --max-size (by default the
+# daemon's max_message_size) and refused; the next input is still parsed.
+parse zero /dev/zero "$K/1.eml"
+check "/dev/zero: exit status 1" 1 $rc
+check "/dev/zero: one line naming it" \
+    "oobd: /dev/zero: larger than 20000000 bytes (--max-size)" \
+    "$(cat "$TMP/zero.err")"
+check "/dev/zero: the next input still parsed" "$S1" "$(summary zero)"
+check "--max-size default: the daemon's max_message_size" \
+    "listener.max_message_size = 20000000" \
+    "$("$OOBD_BIN" config -d listener.max_message_size 2>&1)"
+parse zero-small --max-size 64KiB - </dev/zero
+check "--max-size 64KiB, /dev/zero on stdin: exit status 1" 1 $rc
+check "--max-size 64KiB, /dev/zero on stdin: one line naming -" \
+    "oobd: -: larger than 65536 bytes (--max-size)" \
+    "$(cat "$TMP/zero-small.err")"
+
+# A FIFO (and a link to a character device) in a Maildir: refused with
+# one line each, without waiting for a writer; the messages around them
+# are printed.
+mkdir -p "$TMP/fifo-md/cur" "$TMP/fifo-md/new"
+cp "$K/1.eml" "$TMP/fifo-md/cur/1"
+mkfifo "$TMP/fifo-md/cur/2-fifo"
+ln -s /dev/zero "$TMP/fifo-md/cur/3-zero"
+cp "$K/2.eml" "$TMP/fifo-md/new/4"
+parse fifo "$TMP/fifo-md"
+check "Maildir with a FIFO and a device: exit status 1" 1 $rc
+check "Maildir with a FIFO and a device: one line for each" \
+    "oobd: $TMP/fifo-md/cur/2-fifo: not a regular file
+oobd: $TMP/fifo-md/cur/3-zero: not a regular file" "$(cat "$TMP/fifo.err")"
+check "Maildir with a FIFO and a device: the messages printed" \
+    "$S1 ; $S2" "$(summary fifo)"
+mkdir "$TMP/fifo-dir"
+mkfifo "$TMP/fifo-dir/a-fifo"
+cp "$K/1.eml" "$TMP/fifo-dir/b.eml"
+parse fifo-dir "$TMP/fifo-dir"
+check "plain directory with a FIFO: exit status 1, the message printed" \
+    "1 $S1" "$rc $(summary fifo-dir)"
+check "plain directory with a FIFO: one line naming it" \
+    "oobd: $TMP/fifo-dir/a-fifo: not a regular file" \
+    "$(cat "$TMP/fifo-dir.err")"
+
+# --max-size on a file, on a pipe, and on each message of an mbox.
+parse small --max-size 1000 "$K/1.eml" "$K/3.eml"
+check "--max-size 1000: exit status 1" 1 $rc
+check "--max-size 1000: the 1312-byte file refused" \
+    "oobd: $K/1.eml: larger than 1000 bytes (--max-size)" \
+    "$(cat "$TMP/small.err")"
+parse three "$K/3.eml"
+check "--max-size 1000: the 755-byte file parsed" "$(summary three)" \
+    "$(summary small)"
+cat "$K/1.eml" | timeout 60 "$OOBD_BIN" parse --max-size 1kB - \
+    >"$TMP/pipe-small.out" 2>"$TMP/pipe-small.err"
+check "--max-size 1kB on a pipe: exit status 1, no records" "1 0" \
+    "$? $(wc -c <"$TMP/pipe-small.out")"
+check "--max-size 1kB on a pipe: one line naming -" \
+    "oobd: -: larger than 1000 bytes (--max-size)" \
+    "$(cat "$TMP/pipe-small.err")"
+{ printf 'From a@b Thu Jan  1 00:00:00 2024\n'; cat "$K/3.eml"
+  printf '\nFrom a@b Thu Jan  1 00:00:00 2024\n'; cat "$K/1.eml"; } \
+    >"$TMP/sizes.mbox"
+parse mbox-small --max-size 1000 "$TMP/sizes.mbox"
+check "--max-size 1000 on an mbox: exit status 1" 1 $rc
+check "--max-size 1000 on an mbox: the large message refused" \
+    "oobd: $TMP/sizes.mbox:2: larger than 1000 bytes (--max-size)" \
+    "$(cat "$TMP/mbox-small.err")"
+check "--max-size 1000 on an mbox: the small one parsed" \
+    "$(summary three)" "$(summary mbox-small)"
+parse mbox-big --max-size 1312 "$TMP/sizes.mbox"
+check "--max-size 1312 on an mbox: both parsed" "0 $(summary three) ; $S1" \
+    "$rc $(summary mbox-big)"
+parse badsize --max-size 12XB "$K/1.eml"
+check "--max-size 12XB: usage error (exit status 2)" 2 $rc
+check "--max-size 12XB: the reason first" \
+    'oobd: --max-size: expected a size such as "20MB"' \
+    "$(head -n 1 "$TMP/badsize.err")"
+
 # ---- usage errors ----
 timeout 60 "$OOBD_BIN" parse >/dev/null 2>"$TMP/usage.err"
 rc=$?

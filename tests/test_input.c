@@ -52,6 +52,12 @@ on_err(void *arg, const char *name, const char *reason)
 	s->nerr++;
 }
 
+static const struct input_opts opts = {
+	.fn = on_msg,
+	.errfn = on_err,
+	.max_size = INPUT_MAX_SIZE_DEFAULT,
+};
+
 static void
 seen_free(struct seen *s)
 {
@@ -137,7 +143,7 @@ test_message_file(void **state)
 
 	(void)state;
 	path = write_tmp("one.eml", msg, sizeof(msg) - 1);
-	assert_int_equal(input_each(path, on_msg, on_err, &s), 0);
+	assert_int_equal(input_each(path, &opts, &s), 0);
 	assert_int_equal(s.n, 1);
 	assert_int_equal(s.nerr, 0);
 	assert_msg_str(&s, 0, path, msg);
@@ -154,7 +160,7 @@ test_corpus_message_file(void **state)
 	char *data = corpus_read("kumomta/rfc3464/1.eml", &len);
 
 	(void)state;
-	assert_int_equal(input_each(path, on_msg, on_err, &s), 0);
+	assert_int_equal(input_each(path, &opts, &s), 0);
 	assert_int_equal(s.n, 1);
 	assert_msg(&s, 0, path, data, len);
 	seen_free(&s);
@@ -170,7 +176,7 @@ test_empty_file(void **state)
 
 	(void)state;
 	path = write_tmp("empty.eml", "", 0);
-	assert_int_equal(input_each(path, on_msg, on_err, &s), 0);
+	assert_int_equal(input_each(path, &opts, &s), 0);
 	assert_int_equal(s.n, 1);
 	assert_int_equal(s.nerr, 0);
 	assert_msg(&s, 0, path, "", 0);
@@ -185,7 +191,7 @@ test_missing_path(void **state)
 	char *path = xasprintf("%s/does-not-exist.eml", tmpdir);
 
 	(void)state;
-	assert_int_equal(input_each(path, on_msg, on_err, &s), -1);
+	assert_int_equal(input_each(path, &opts, &s), -1);
 	assert_int_equal(s.n, 0);
 	assert_int_equal(s.nerr, 1);
 	assert_string_equal(s.ename[0], path);
@@ -215,7 +221,7 @@ test_plain_directory(void **state)
 	free(write_tmp("plain/c.mbox", "From x Thu Jan  1 00:00:00 2024\n"
 	    "Subject: m1\n\n1\n\nFrom y Thu Jan  1 00:00:00 2024\n"
 	    "Subject: m2\n\n2\n", 95));
-	assert_int_equal(input_each(path, on_msg, on_err, &s), 0);
+	assert_int_equal(input_each(path, &opts, &s), 0);
 	assert_int_equal(s.nerr, 0);
 	assert_int_equal(s.n, 4);
 	name = xasprintf("%s/a.eml", path);
@@ -258,7 +264,7 @@ test_maildir(void **state)
 	free(write_tmp("Maildir/tmp/1700000003.M3P3.host",
 	    "Subject: t\n\nt\n", 14));
 
-	assert_int_equal(input_each(dir, on_msg, on_err, &s), 0);
+	assert_int_equal(input_each(dir, &opts, &s), 0);
 	assert_int_equal(s.nerr, 0);
 	assert_int_equal(s.n, 3);
 	name = xasprintf("%s/cur/1700000001.M1P1.host:2,", dir);
@@ -293,7 +299,7 @@ test_maildir_new_only_and_bad_entry(void **state)
 	assert_int_equal(symlink(target, name), 0);
 	free(target);
 
-	assert_int_equal(input_each(dir, on_msg, on_err, &s), -1);
+	assert_int_equal(input_each(dir, &opts, &s), -1);
 	assert_int_equal(s.nerr, 1);
 	assert_string_equal(s.ename[0], name);
 	assert_string_equal(s.ereason[0], "No such file or directory");
@@ -309,6 +315,100 @@ test_maildir_new_only_and_bad_entry(void **state)
 	free(dir);
 }
 
+/*
+ * A FIFO in a Maildir is refused at once (opening it for reading would
+ * wait for a writer for ever), and the messages around it are read.
+ */
+static void
+test_maildir_fifo(void **state)
+{
+	struct seen s = { 0 };
+	char *dir = xasprintf("%s/md3", tmpdir);
+	char *name;
+
+	(void)state;
+	mkdir_tmp("md3");
+	mkdir_tmp("md3/cur");
+	free(write_tmp("md3/cur/a", "Subject: a\n\na\n", 14));
+	free(write_tmp("md3/cur/c", "Subject: c\n\nc\n", 14));
+	name = xasprintf("%s/cur/b", dir);
+	assert_int_equal(mkfifo(name, 0600), 0);
+
+	assert_int_equal(input_each(dir, &opts, &s), -1);
+	assert_int_equal(s.nerr, 1);
+	assert_string_equal(s.ename[0], name);
+	assert_string_equal(s.ereason[0], "not a regular file");
+	free(name);
+	assert_int_equal(s.n, 2);
+	name = xasprintf("%s/cur/a", dir);
+	assert_msg_str(&s, 0, name, "Subject: a\n\na\n");
+	free(name);
+	name = xasprintf("%s/cur/c", dir);
+	assert_msg_str(&s, 1, name, "Subject: c\n\nc\n");
+	free(name);
+	seen_free(&s);
+	free(dir);
+}
+
+/*
+ * max_size: a larger file is refused without being read, each message of
+ * an mbox is checked on its own, and a stream (a character device) is
+ * read no further than max_size bytes.
+ */
+static void
+test_max_size(void **state)
+{
+	struct input_opts small = opts;
+	struct seen s = { 0 };
+	char *path, *name;
+
+	(void)state;
+	small.max_size = 14;
+	path = write_tmp("fits.eml", "Subject: a\n\na\n", 14);
+	assert_int_equal(input_each(path, &small, &s), 0);
+	assert_int_equal(s.n, 1);
+	assert_msg_str(&s, 0, path, "Subject: a\n\na\n");
+	seen_free(&s);
+	free(path);
+
+	path = write_tmp("big.eml", "Subject: a\n\nab\n", 15);
+	assert_int_equal(input_each(path, &small, &s), -1);
+	assert_int_equal(s.n, 0);
+	assert_int_equal(s.nerr, 1);
+	assert_string_equal(s.ename[0], path);
+	assert_string_equal(s.ereason[0], "larger than 14 bytes (--max-size)");
+	seen_free(&s);
+	free(path);
+
+	static const char box[] = "From x\nSubject: a\n\na\n\n"
+	    "From y\nSubject: b\n\nbig\n\nFrom z\nSubject: c\n\nc\n";
+	path = write_tmp("sizes.mbox", box, strlen(box));
+	assert_int_equal(input_each(path, &small, &s), -1);
+	assert_int_equal(s.n, 2);
+	name = xasprintf("%s:1", path);
+	assert_msg_str(&s, 0, name, "Subject: a\n\na\n");
+	free(name);
+	name = xasprintf("%s:3", path);
+	assert_msg_str(&s, 1, name, "Subject: c\n\nc\n");
+	free(name);
+	assert_int_equal(s.nerr, 1);
+	name = xasprintf("%s:2", path);
+	assert_string_equal(s.ename[0], name);
+	free(name);
+	assert_string_equal(s.ereason[0], "larger than 14 bytes (--max-size)");
+	seen_free(&s);
+	free(path);
+
+	small.max_size = 100000;
+	assert_int_equal(input_each("/dev/zero", &small, &s), -1);
+	assert_int_equal(s.n, 0);
+	assert_int_equal(s.nerr, 1);
+	assert_string_equal(s.ename[0], "/dev/zero");
+	assert_string_equal(s.ereason[0],
+	    "larger than 100000 bytes (--max-size)");
+	seen_free(&s);
+}
+
 static void
 test_mbox_corpus_0(void **state)
 {
@@ -320,7 +420,7 @@ test_mbox_corpus_0(void **state)
 
 	(void)state;
 	assert_int_equal(len, 96906);
-	assert_int_equal(input_each(path, on_msg, on_err, &s), 0);
+	assert_int_equal(input_each(path, &opts, &s), 0);
 	assert_int_equal(s.nerr, 0);
 	assert_int_equal(s.n, 37);
 	for (size_t i = 0; i < s.n; i++) {
@@ -377,7 +477,7 @@ test_mbox_corpus_1(void **state)
 	(void)state;
 	/* One "From " line (44 bytes) and a final empty line. */
 	assert_int_equal(len, 2535);
-	assert_int_equal(input_each(path, on_msg, on_err, &s), 0);
+	assert_int_equal(input_each(path, &opts, &s), 0);
 	assert_int_equal(s.n, 1);
 	assert_msg(&s, 0, name, data + 44, 2490);
 	assert_memory_equal(s.data[0], "Return-Path: <MAILER-DAEMON@", 28);
@@ -451,7 +551,7 @@ check_mbox_variant(const char *eol)
 	struct seen s = { 0 };
 	char *mbox = replace_eol(mbox_lf, eol);
 
-	assert_int_equal(input_mbox("box", mbox, strlen(mbox), on_msg, &s),
+	assert_int_equal(input_mbox("box", mbox, strlen(mbox), &opts, &s),
 	    0);
 	assert_int_equal(s.n, 3);
 	for (size_t i = 0; i < 3; i++) {
@@ -495,27 +595,27 @@ test_mbox_edges(void **state)
 	static const char lead[] = "stray\n\nFrom x\nSubject: a\n";
 
 	(void)state;
-	assert_int_equal(input_mbox("m", noeol, strlen(noeol), on_msg, &s), 0);
+	assert_int_equal(input_mbox("m", noeol, strlen(noeol), &opts, &s), 0);
 	assert_int_equal(s.n, 1);
 	assert_msg_str(&s, 0, "m:1", "Subject: a\n\nno final newline");
 	seen_free(&s);
 
 	/* Two empty messages: the blank line is the separator. */
 	assert_int_equal(input_mbox("m", empty_msgs, strlen(empty_msgs),
-	    on_msg, &s), 0);
+	    &opts, &s), 0);
 	assert_int_equal(s.n, 2);
 	assert_msg_str(&s, 0, "m:1", "");
 	assert_msg_str(&s, 1, "m:2", "");
 	seen_free(&s);
 
 	/* Bytes before the first "From " line are not thrown away. */
-	assert_int_equal(input_mbox("m", lead, strlen(lead), on_msg, &s), 0);
+	assert_int_equal(input_mbox("m", lead, strlen(lead), &opts, &s), 0);
 	assert_int_equal(s.n, 2);
 	assert_msg_str(&s, 0, "m:1", "stray\n");
 	assert_msg_str(&s, 1, "m:2", "Subject: a\n");
 	seen_free(&s);
 
-	assert_int_equal(input_mbox("m", "", 0, on_msg, &s), 0);
+	assert_int_equal(input_mbox("m", "", 0, &opts, &s), 0);
 	assert_int_equal(s.n, 0);
 	seen_free(&s);
 }
@@ -529,7 +629,7 @@ test_mbox_file_and_failing_callback(void **state)
 
 	(void)state;
 	/* A message that fails makes the result -1; the rest is still read. */
-	assert_int_equal(input_each(path, on_msg, on_err, &s), -1);
+	assert_int_equal(input_each(path, &opts, &s), -1);
 	assert_int_equal(s.nerr, 0);
 	assert_int_equal(s.n, 3);
 	for (size_t i = 0; i < 3; i++) {
@@ -552,7 +652,7 @@ run_stdin(const char *data, size_t len, struct seen *s, int *rc)
 	assert_true(saved >= 0 && fd >= 0);
 	assert_int_equal(dup2(fd, STDIN_FILENO), STDIN_FILENO);
 	close(fd);
-	*rc = input_each("-", on_msg, on_err, s);
+	*rc = input_each("-", &opts, s);
 	assert_int_equal(dup2(saved, STDIN_FILENO), STDIN_FILENO);
 	close(saved);
 	unlink(path);
@@ -593,6 +693,8 @@ main(void)
 		cmocka_unit_test(test_plain_directory),
 		cmocka_unit_test(test_maildir),
 		cmocka_unit_test(test_maildir_new_only_and_bad_entry),
+		cmocka_unit_test(test_maildir_fifo),
+		cmocka_unit_test(test_max_size),
 		cmocka_unit_test(test_mbox_corpus_0),
 		cmocka_unit_test(test_mbox_corpus_1),
 		cmocka_unit_test(test_mbox_lf),
