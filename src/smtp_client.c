@@ -208,7 +208,16 @@ add_data(struct evbuffer *out, const char *p, size_t n)
 		size_t j = i;
 		while (j < n && p[j] != '\r' && p[j] != '\n')
 			j++;
-		if (p[i] == '.' && j > i)
+		/*
+		 * Dot-stuffing, also of a line whose first byte after NULs is
+		 * a dot: a next hop that strips NULs before it looks for the
+		 * end would otherwise take "\0." for it. One that keeps them
+		 * removes the added dot and gets the line unchanged.
+		 */
+		size_t k = i;
+		while (k < j && p[k] == '\0')
+			k++;
+		if (k < j && p[k] == '.')
 			evbuffer_add(out, ".", 1);
 		evbuffer_add(out, p + i, j - i);
 		evbuffer_add(out, "\r\n", 2);

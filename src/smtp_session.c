@@ -82,6 +82,7 @@ struct smtp_tx {
 	uint64_t data_size;		/* bytes of text seen, stored or not */
 	bool	 too_big;
 	enum bare_kind bare;
+	bool	 nul;			/* a NUL byte in the text */
 	bool	 line_start;		/* the last piece ended a CRLF line */
 	bool	 in_body;		/* past the header section */
 	uint64_t field_len;		/* bytes of the current header field */
@@ -953,6 +954,18 @@ data_end(struct smtp_session *s)
 		metrics_message(MSG_REJECTED);
 		return;
 	}
+	/*
+	 * Postfix refuses NUL only when told to (message_reject_characters);
+	 * here "Deny" refuses it as it refuses bare line ends: a line "\0."
+	 * is the end of data to a next hop or parser that strips NULs.
+	 */
+	if (tx->nul && s->set->cfg->invalid_line_endings == LINE_ENDINGS_DENY) {
+		session_enter(s, S_HELO);
+		session_reset_tx(s);
+		session_reply(s, 550, "5.6.0", "Error: NUL character in message");
+		metrics_message(MSG_REJECTED);
+		return;
+	}
 
 	struct msg_job *mj = xcalloc(1, sizeof(*mj));
 	mj->job.run = msg_job_run;
@@ -1056,6 +1069,8 @@ data_piece(struct smtp_session *s, const char *p, size_t n, bool complete)
 		tx->bare = BARE_LF;
 	if (memchr(p, '\r', body) != NULL && tx->bare == BARE_NONE)
 		tx->bare = BARE_CR;
+	if (!tx->nul && memchr(p, '\0', body) != NULL)
+		tx->nul = true;
 	tx->line_start = crlf;
 
 	if (line_start && body > 0 && p[0] == '.') {
@@ -1063,7 +1078,7 @@ data_piece(struct smtp_session *s, const char *p, size_t n, bool complete)
 		body--;
 		n--;
 	}
-	if (tx->bare != BARE_NONE &&
+	if ((tx->bare != BARE_NONE || tx->nul) &&
 	    cfg->invalid_line_endings == LINE_ENDINGS_DENY) {
 		/* The message will be refused: count it, do not keep it. */
 		data_count(tx, n, max);
@@ -1075,11 +1090,18 @@ data_piece(struct smtp_session *s, const char *p, size_t n, bool complete)
 	data_count(tx, (body - blen) + (n - body - eol), max);
 	if (cfg->invalid_line_endings == LINE_ENDINGS_FIX) {
 		size_t start = 0;
+		/*
+		 * A lone CR becomes CRLF; a NUL goes (a next hop that strips
+		 * NULs itself could otherwise see a line "\0." as the end).
+		 */
 		for (size_t i = 0; i < blen; i++) {
-			if (p[i] != '\r')
+			if (p[i] != '\r' && p[i] != '\0')
 				continue;
 			data_store(tx, p + start, i - start, max);
-			data_store(tx, "\r\n", 2, max);
+			if (p[i] == '\r')
+				data_store(tx, "\r\n", 2, max);
+			else
+				data_count(tx, 1, max);
 			start = i + 1;
 		}
 		data_store(tx, p + start, blen - start, max);
