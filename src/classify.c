@@ -1345,12 +1345,12 @@ static const char *const reason_rules[][2] = {
 	{ "securityerror", "(?i)encryption required" },
 	/* the recipient has moved or is disabled */
 	{ "hasmoved", "(?i)(?:has )?moved (?:to|permanently)" },
-	{ "hasmoved", "(?i)no longer (?:at|with) " },
+	{ "hasmoved", "(?i)no longer (?:at|with|on) " },
 	{ "suspend", "(?i)(?:account|mailbox|user|address|recipient)[^.]{0,40}(?:disabled|suspended|deactivated|inactive|locked|expired|closed|frozen|blocked)" },
 	{ "suspend", "(?i)(?:disabled|suspended|deactivated|inactive|locked|closed|frozen) (?:account|mailbox|user|address)" },
 	{ "suspend", "(?i)not (?:currently )?active" },
 	/* size */
-	{ "exceedlimit", "(?i)(?:message|mail) (?:size )?(?:exceeds|exceeded|is larger than|too (?:big|large))" },
+	{ "exceedlimit", "(?i)(?:message|mail) (?:size )?(?:exceeds|exceeded|is larger than)" },
 	{ "exceedlimit", "(?i)(?:size|length) (?:limit )?exceed" },
 	{ "exceedlimit", "(?i)exceeds? (?:the )?(?:maximum |max\\.? )?(?:message |allowed )?size" },
 	{ "mesgtoobig", "(?i)too (?:big|large)" },
@@ -1521,9 +1521,12 @@ reason_fits(const char *reason, const char *label)
 	return true;
 }
 
-/* The reason an enhanced status code means by itself, or NULL. */
+/*
+ * The reason an enhanced status code means by itself, or NULL: exact
+ * codes only, or (generic) whatever its subject says too.
+ */
 static const char *
-code_reason(unsigned cls, unsigned subject, unsigned detail)
+code_reason(unsigned cls, unsigned subject, unsigned detail, bool generic)
 {
 	switch (subject * 100 + detail) {
 	case 101: case 103: case 104: return "userunknown";
@@ -1550,6 +1553,8 @@ code_reason(unsigned cls, unsigned subject, unsigned detail)
 	case 727: return "rejected";
 	case 728: return "speeding";
 	}
+	if (!generic)
+		return NULL;
 	switch (subject) {
 	case 1: return "userunknown";
 	case 3: return "systemerror";
@@ -1603,11 +1608,15 @@ bounce_reason(const char *label, const char *subject, bool *hard)
 		reason = NULL;
 	if (reason != NULL && label != NULL && !reason_fits(reason, label))
 		reason = NULL;
+	if (reason == NULL && (sub != 0 || det != 0))
+		reason = code_reason(cls, sub, det, false);
+	if (reason != NULL && label != NULL && !reason_fits(reason, label))
+		reason = NULL;
 	for (size_t i = 0; reason == NULL && i < nitems(label_reasons); i++)
 		if (label != NULL && strcmp(label, label_reasons[i][0]) == 0)
 			reason = label_reasons[i][1];
 	if (reason == NULL && (sub != 0 || det != 0))
-		reason = code_reason(cls, sub, det);
+		reason = code_reason(cls, sub, det, true);
 	if (reason == NULL)
 		reason = cls == 4 ? "onhold" : "undefined";
 	*hard = reason_hard(reason, cls);

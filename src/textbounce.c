@@ -710,6 +710,14 @@ returned_block(const struct message *m, const char *cut,
 {
 	for (size_t i = 1; i < nkids; i++) {
 		struct raw_entity inner;
+		/* only a returned message or its headers, not a status part */
+		char *h = str_lower(xstrndup(kids[i].headers != NULL ?
+		    kids[i].headers : "", kids[i].headers_len));
+		bool returned = strstr(h, "rfc822") != NULL ||
+		    strstr(h, "message/global") != NULL;
+		free(h);
+		if (!returned)
+			continue;
 		raw_entity_split(kids[i].body, kids[i].body_len, &inner);
 		if (inner.headers != NULL && inner.headers_len > 0 &&
 		    memchr(inner.headers, ':', inner.headers_len) != NULL) {
@@ -778,6 +786,55 @@ returned_trace(const struct message *m, const char *cut, json_t **returned)
 	return trace;
 }
 
+/*
+ * Whether a delivery-status part somewhere in the message (a notice sent
+ * as multipart/mixed, which the DSN decoder does not take) reports a delay
+ * and no failure: "Action: delayed" makes the notice a delay warning,
+ * whatever its text says.
+ */
+static bool
+delay_report(GMimeObject *top)
+{
+	GMimeObject *stack[64], *ds = NULL;
+	size_t n = 0;
+	bool delayed = false, failed = false;
+
+	stack[n++] = top;
+	while (n > 0 && ds == NULL) {
+		GMimeObject *o = stack[--n];
+		if (GMIME_IS_MULTIPART(o)) {
+			GMimeMultipart *mp = GMIME_MULTIPART(o);
+			int count = g_mime_multipart_get_count(mp);
+			for (int i = count - 1; i >= 0 && n < nitems(stack); i--)
+				stack[n++] = g_mime_multipart_get_part(mp, i);
+		} else if (mime_is(o, "message", "delivery-status") ||
+		    mime_is(o, "message", "global-delivery-status"))
+			ds = o;
+	}
+	if (ds == NULL || !GMIME_IS_PART(ds))
+		return false;
+	size_t len;
+	char *raw = mime_part_decoded(ds, &len);
+	if (raw == NULL)
+		return false;
+	struct span *groups;
+	size_t ngroups = fields_split_groups(raw, len, &groups);
+	for (size_t i = 0; i < ngroups; i++) {
+		struct fieldblock fb;
+		const struct field *f;
+		if (fields_parse(groups[i].p, groups[i].n, &fb) != 0)
+			continue;
+		if ((f = fields_get(&fb, "action")) != NULL && f->value != NULL) {
+			delayed |= strncasecmp(f->value, "delayed", 7) == 0;
+			failed |= strncasecmp(f->value, "failed", 6) == 0;
+		}
+		fields_free(&fb);
+	}
+	free(groups);
+	free(raw);
+	return delayed && !failed;
+}
+
 int
 textbounce_decode(const struct message *m, struct report *r)
 {
@@ -830,7 +887,8 @@ textbounce_decode(const struct message *m, struct report *r)
 		nr = failed_recipients_header(m, text, &rc_at);
 
 	if (nr > 0) {
-		bool temporary = matches(RE_TEMPORARY, text);
+		bool temporary = matches(RE_TEMPORARY, text) ||
+		    delay_report(m->mime);
 		r->kind = REPORT_BOUNCE;
 		r->decoder = "text";
 		for (size_t i = 0; i < nr; i++) {
@@ -971,9 +1029,20 @@ textbounce_notice_reply(struct textbounce_notice *tn, struct bounce *b)
 			tmp.subject = b->subject;
 			tmp.detail = b->detail;
 		}
-		if (tmp.content != NULL && tmp.content[0] != '\0')
-			b->notice_reply = xasprintf("%d %u.%u.%u %s", tmp.code,
-			    tmp.cls, tmp.subject, tmp.detail, tmp.content);
+		char enh[40];
+		const char *text = tmp.content != NULL ? tmp.content : "";
+		size_t n = (size_t)snprintf(enh, sizeof(enh), "%u.%u.%u ",
+		    tmp.cls, tmp.subject, tmp.detail);
+		size_t tl;
+		/* the reply's text once, without "(reason: ...)"'s parenthesis */
+		if (strncmp(text, enh, n) == 0)
+			text += n;
+		tl = strlen(text);
+		if (diag[0] == '(' && tl > 0 && text[tl - 1] == ')')
+			tl--;
+		if (tl > 0)
+			b->notice_reply = xasprintf("%d %s%.*s", tmp.code, enh,
+			    (int)tl, text);
 		free(tmp.content);
 	}
 	free(diag);

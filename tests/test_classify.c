@@ -17,6 +17,7 @@
 
 #include "classify.h"
 #include "record.h"
+#include "report.h"
 #include "tomlbridge.h"
 
 /* ---- helpers ---- */
@@ -799,6 +800,131 @@ test_shipped_rules_not_shadowed(void **state)
 	free(samples);
 }
 
+/* ---- reasons and evidence ---- */
+
+/*
+ * Sisimai's reason: the wording where it says more than the class, the
+ * class otherwise, then the enhanced code; never a reason that
+ * contradicts the class; hard only for addresses that will not work.
+ */
+static void
+test_bounce_reason(void **state)
+{
+	static const struct {
+		const char *label, *subject, *reason;
+		bool hard;
+	} cases[] = {
+		{ "InvalidRecipient", "550 5.1.1 <a@b>: User unknown", "userunknown", true },
+		{ "SpamBlock", "554 5.7.1 Client host [192.0.2.1] blocked using zen.spamhaus.org", "blocked", false },
+		{ "AuthenticationFailed", "554 5.7.1 Missing reverse DNS for 192.0.2.1", "requireptr", false },
+		{ "PolicyRelated", "550 5.7.1 Unauthenticated email is not accepted due to domain's DMARC policy", "authfailure", false },
+		{ "QuotaIssues", "552 5.2.2 Mailbox full", "mailboxfull", false },
+		{ "QuotaIssues", "552 5.3.4 Message too large", "mesgtoobig", false },
+		{ "BadDomain", "550 5.0.0 Unrouteable address", "hostunknown", true },
+		{ "MessageExpired", "550 4.4.7 retry timeout exceeded", "expired", false },
+		{ "InactiveMailbox", "550 5.2.1 The email account that you tried to reach is disabled", "suspend", false },
+		{ "InactiveMailbox", "550 5.1.6 recipient no longer on server", "hasmoved", true },
+		/* "user unknown" under a SpamBlock label: the label's reason */
+		{ "SpamBlock", "550 5.7.1 user unknown", "blocked", false },
+		/* a user-defined label: the wording decides */
+		{ "MyLabel", "550 5.0.0 no such user here", "userunknown", true },
+		/* no wording, no label: the enhanced code, then the class */
+		{ "Uncategorized", "550 5.1.10 ", "notaccept", true },
+		{ "Uncategorized", "550 5.0.0 ", "undefined", false },
+		{ "Uncategorized", "451 4.0.0 ", "onhold", false },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < nitems(cases); i++) {
+		bool hard = !cases[i].hard;
+		const char *r = bounce_reason(cases[i].label, cases[i].subject,
+		    &hard);
+		if (strcmp(r, cases[i].reason) != 0 || hard != cases[i].hard)
+			fail_msg("%s \"%s\": got %s/%d, want %s/%d",
+			    cases[i].label, cases[i].subject, r, hard,
+			    cases[i].reason, cases[i].hard);
+	}
+}
+
+/*
+ * KumoMTA's answer stands whenever its subject gets one (iana.toml knows
+ * 5.1.1); the further evidence is read only when it does not, and the
+ * first subject a rule labels decides.
+ */
+static void
+test_classify_evidence(void **state)
+{
+	char *iana = kumo_rules("iana.toml");
+	const char *files[] = { iana };
+	struct classifier *c = load_ok(files, 1);
+	struct response resp = { .code = 550, .has_enhanced = true, .cls = 5,
+	    .subject = 1, .detail = 1, .content = "5.1.1 full" };
+	const char *more[2] = { "552 5.2.2 mailbox full", NULL }, *subject;
+	char *owned;
+
+	(void)state;
+	assert_string_equal(classifier_classify_evidence(c, &resp, more, 1,
+	    &subject, &owned), "InvalidRecipient");
+	assert_string_equal(subject, "550 5.1.1 5.1.1 full");
+	free(owned);
+	/* a generic status: KumoMTA says Uncategorized, the next decides */
+	resp.subject = 0;
+	resp.detail = 0;
+	resp.content = "";
+	more[1] = more[0];
+	more[0] = "550 5.0.0 nothing a rule knows";
+	assert_string_equal(classifier_classify_evidence(c, &resp, more, 2,
+	    &subject, &owned), "QuotaIssues");
+	assert_string_equal(subject, "552 5.2.2 mailbox full");
+	free(owned);
+	/* nothing labels it: the last subject tried */
+	assert_string_equal(classifier_classify_evidence(c, &resp, more, 1,
+	    &subject, &owned), "Uncategorized");
+	assert_string_equal(subject, "550 5.0.0 nothing a rule knows");
+	free(owned);
+	classifier_unref(c);
+	free(iana);
+}
+
+/*
+ * A bounce's label and reason from its evidence: the Diagnostic-Code's
+ * own code where Status is generic, the text of a non-smtp diagnostic,
+ * the notice's reply last.
+ */
+static void
+test_classify_bounce(void **state)
+{
+	char *iana = kumo_rules("iana.toml");
+	const char *files[] = { iana };
+	struct classifier *c = load_ok(files, 1);
+	struct response resp = { .code = 550, .has_enhanced = true, .cls = 5,
+	    .content = "" };
+	struct bounce b = { .diagnostic_text = "550 5.1.1 <bob@example.org>: user unknown",
+	    .has_diag_enhanced = true, .dcls = 5, .dsubject = 1, .ddetail = 1 };
+	const char *label, *reason;
+	bool hard;
+
+	(void)state;
+	classify_bounce(c, &resp, &b, &label, &reason, &hard);
+	assert_string_equal(label, "InvalidRecipient");
+	assert_string_equal(reason, "userunknown");
+	assert_true(hard);
+	/* no diagnostic code: the notice's reply */
+	b = (struct bounce){ .notice_reply = "552 5.2.2 mailbox full" };
+	classify_bounce(c, &resp, &b, &label, &reason, &hard);
+	assert_string_equal(label, "QuotaIssues");
+	assert_string_equal(reason, "mailboxfull");
+	assert_false(hard);
+	/* nothing at all: Uncategorized, a reason from the class only */
+	b = (struct bounce){ 0 };
+	classify_bounce(c, &resp, &b, &label, &reason, &hard);
+	assert_string_equal(label, "Uncategorized");
+	assert_string_equal(reason, "undefined");
+	assert_false(hard);
+	classifier_unref(c);
+	free(iana);
+}
+
 static void
 test_shipped_rules_fix_kumomta_shadowing(void **state)
 {
@@ -1004,6 +1130,9 @@ main(void)
 		cmocka_unit_test(test_cache_consistent),
 		cmocka_unit_test(test_shipped_rules_not_shadowed),
 		cmocka_unit_test(test_shipped_rules_fix_kumomta_shadowing),
+		cmocka_unit_test(test_bounce_reason),
+		cmocka_unit_test(test_classify_evidence),
+		cmocka_unit_test(test_classify_bounce),
 		cmocka_unit_test(test_prefilter_matches_plain_loop),
 		cmocka_unit_test(test_prefilter_random),
 	};

@@ -402,6 +402,142 @@ test_base64_part(void **state)
 	free(clean);
 }
 
+/*
+ * A generic Status (X.0.0): the Diagnostic-Code's own enhanced code as
+ * classification evidence, the whole diagnostic text kept; a specific
+ * Status leaves it alone.
+ */
+static void
+test_generic_status_diag_code(void **state)
+{
+	static const char msg[] =
+	    "From: MAILER-DAEMON@mx.example.net\n"
+	    "To: bounce@example.com\n"
+	    "Subject: failure\n"
+	    "MIME-Version: 1.0\n"
+	    "Content-Type: multipart/report; report-type=delivery-status;"
+	    " boundary=\"B\"\n\n"
+	    "--B\nContent-Type: text/plain\n\nIt failed.\n\n"
+	    "--B\nContent-Type: message/delivery-status\n\n"
+	    "Reporting-MTA: dns; mx.example.net\n\n"
+	    "Final-Recipient: rfc822; bob@example.org\n"
+	    "Action: failed\n"
+	    "Status: 5.0.0\n"
+	    "Diagnostic-Code: X-Exim; 550 5.1.1 <bob@example.org>: user unknown\n"
+	    "\n"
+	    "Final-Recipient: rfc822; carol@example.org\n"
+	    "Action: failed\n"
+	    "Status: 5.2.2\n"
+	    "Diagnostic-Code: smtp; 552 4.2.2 mailbox full\n"
+	    "\n--B--\n";
+	struct report r;
+
+	(void)state;
+	assert_int_equal(decode_text(msg, strlen(msg), &r), 1);
+	assert_int_equal(r.nbounces, 2);
+	/* KumoMTA's fields as before: X-Exim is not smtp, so 550 and "" */
+	assert_int_equal(r.bounces[0].code, 550);
+	assert_string_equal(r.bounces[0].content, "");
+	assert_int_equal(r.bounces[0].cls, 5);
+	assert_int_equal(r.bounces[0].subject, 0);
+	assert_int_equal(r.bounces[0].detail, 0);
+	assert_true(r.bounces[0].has_diag_enhanced);
+	assert_int_equal(r.bounces[0].dcls, 5);
+	assert_int_equal(r.bounces[0].dsubject, 1);
+	assert_int_equal(r.bounces[0].ddetail, 1);
+	assert_string_equal(r.bounces[0].diagnostic_text,
+	    "550 5.1.1 <bob@example.org>: user unknown");
+	assert_null(r.bounces[0].notice_reply);
+	/* a specific Status: no second code, even when the text has one */
+	assert_false(r.bounces[1].has_diag_enhanced);
+	assert_string_equal(r.bounces[1].diagnostic_text,
+	    "552 4.2.2 mailbox full");
+	report_free(&r);
+}
+
+/*
+ * A generic Status and a diagnostic without a more specific code: the
+ * reply that the human-readable part gives the recipient (Sendmail's
+ * "(reason: ...)"), with its own codes; none for a recipient it does not
+ * name.
+ */
+static void
+test_generic_status_notice_reply(void **state)
+{
+	static const char msg[] =
+	    "From: Mail Delivery Subsystem <MAILER-DAEMON@mx.example.net>\n"
+	    "To: bounce@example.com\n"
+	    "Subject: Returned mail: see transcript for details\n"
+	    "MIME-Version: 1.0\n"
+	    "Content-Type: multipart/report; report-type=delivery-status;"
+	    " boundary=\"B\"\n\n"
+	    "--B\nContent-Type: text/plain\n\n"
+	    "The original message was received from localhost\n\n"
+	    "   ----- The following addresses had permanent fatal errors -----\n"
+	    "<bob@example.org>\n"
+	    "    (reason: 550 5.1.1 <bob@example.org>... User unknown)\n\n"
+	    "--B\nContent-Type: message/delivery-status\n\n"
+	    "Reporting-MTA: dns; mx.example.net\n\n"
+	    "Final-Recipient: RFC822; bob@example.org\n"
+	    "Action: failed\n"
+	    "Status: 5.0.0\n"
+	    "Diagnostic-Code: X-Unix; 67\n"
+	    "\n"
+	    "Final-Recipient: RFC822; dave@example.org\n"
+	    "Action: failed\n"
+	    "Status: 5.0.0\n"
+	    "\n--B--\n";
+	struct report r;
+
+	(void)state;
+	assert_int_equal(decode_text(msg, strlen(msg), &r), 1);
+	assert_int_equal(r.nbounces, 2);
+	assert_false(r.bounces[0].has_diag_enhanced);
+	assert_string_equal(r.bounces[0].notice_reply,
+	    "550 5.1.1 <bob@example.org>... User unknown");
+	assert_null(r.bounces[1].notice_reply);
+	report_free(&r);
+}
+
+/* The returned message's Message-ID, Subject, From and To. */
+static void
+test_returned_headers(void **state)
+{
+	static const char msg[] =
+	    "From: MAILER-DAEMON@mx.example.net\n"
+	    "To: bounce@example.com\n"
+	    "Subject: failure\n"
+	    "MIME-Version: 1.0\n"
+	    "Content-Type: multipart/report; report-type=delivery-status;"
+	    " boundary=\"B\"\n\n"
+	    "--B\nContent-Type: text/plain\n\nIt failed.\n\n"
+	    "--B\nContent-Type: message/delivery-status\n\n"
+	    "Reporting-MTA: dns; mx.example.net\n\n"
+	    "Final-Recipient: rfc822; bob@example.org\n"
+	    "Action: failed\n"
+	    "Status: 5.1.1\n"
+	    "\n"
+	    "--B\nContent-Type: text/rfc822-headers\n\n"
+	    "Message-ID: <spring-42@mail.example.com>\n"
+	    "From: News <news@example.com>\n"
+	    "To: bob@example.org\n"
+	    "Subject: =?UTF-8?Q?Fr=C3=BChling?= sale,\n"
+	    " part 2\n"
+	    "\n--B--\n";
+	struct report r;
+	char *got;
+
+	(void)state;
+	assert_int_equal(decode_text(msg, strlen(msg), &r), 1);
+	assert_non_null(r.returned);
+	got = json_dumps(r.returned, JSON_COMPACT);
+	assert_string_equal(got, "{\"message_id\":\"<spring-42@mail.example.com>\","
+	    "\"subject\":\"Fr\xc3\xbchling sale, part 2\","
+	    "\"from\":\"News <news@example.com>\",\"to\":\"bob@example.org\"}");
+	free(got);
+	report_free(&r);
+}
+
 static void
 test_status_missing(void **state)
 {
@@ -960,6 +1096,9 @@ main(void)
 		cmocka_unit_test(test_non_utf8_fields),
 		cmocka_unit_test(test_truncated),
 		cmocka_unit_test(test_many_groups),
+		cmocka_unit_test(test_generic_status_diag_code),
+		cmocka_unit_test(test_generic_status_notice_reply),
+		cmocka_unit_test(test_returned_headers),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -338,6 +338,97 @@ test_synthetic(void **state)
 	report_free(&r);
 }
 
+/*
+ * A notice sent as multipart/mixed with a delivery-status part saying
+ * "Action: delayed" is a delay, whatever its text says ("Envelope
+ * expired"); the same notice saying "failed" is a failure. The quoted
+ * header part gives the returned message's headers.
+ */
+static void
+test_mixed_delay_notice(void **state)
+{
+	static const char fmt[] =
+	    "From: Mailer Daemon <MAILER-DAEMON@mx.example.net>\n"
+	    "To: bounce@example.com\n"
+	    "Subject: Delivery status notification: error\n"
+	    "MIME-Version: 1.0\n"
+	    "Content-Type: multipart/mixed; boundary=\"B\"\n\n"
+	    "--B\nContent-Type: text/plain\n\n"
+	    "Hi!\n\nThis is the MAILER-DAEMON, please DO NOT REPLY to this e-mail.\n\n"
+	    "An error has occurred while attempting to deliver a message for\n"
+	    "the following list of recipients:\n\n"
+	    "bob@example.org: Envelope expired\n\n"
+	    "--B\nContent-Type: message/delivery-status\n\n"
+	    "Reporting-MTA: dns; mx.example.net\n\n"
+	    "Final-Recipient: rfc822; bob@example.org\n"
+	    "Action: %s\n"
+	    "Status: 4.4.7\n\n"
+	    "--B\nContent-Type: text/rfc822-headers\n\n"
+	    "Message-ID: <m1@example.com>\n"
+	    "Subject: Spring\n"
+	    "From: news@example.com\n"
+	    "To: bob@example.org\n\n"
+	    "--B--\n";
+	struct report r;
+	char *msg;
+
+	(void)state;
+	msg = xasprintf(fmt, "delayed");
+	assert_int_equal(decode_string(msg, &r), 1);
+	assert_int_equal(r.nbounces, 1);
+	assert_string_equal(r.bounces[0].recipient, "bob@example.org");
+	assert_string_equal(r.bounces[0].action, "delayed");
+	assert_non_null(r.returned);
+	char *got = json_dumps(r.returned, JSON_COMPACT);
+	assert_string_equal(got, "{\"message_id\":\"<m1@example.com>\","
+	    "\"subject\":\"Spring\",\"from\":\"news@example.com\","
+	    "\"to\":\"bob@example.org\"}");
+	free(got);
+	report_free(&r);
+	free(msg);
+
+	msg = xasprintf(fmt, "failed");
+	assert_int_equal(decode_string(msg, &r), 1);
+	assert_string_equal(r.bounces[0].action, "failed");
+	report_free(&r);
+	free(msg);
+}
+
+/* A plain-text notice: the returned headers quoted after the cut. */
+static void
+test_quoted_returned_headers(void **state)
+{
+	static const char msg[] =
+	    "From: MAILER-DAEMON@mx.example.net\n"
+	    "To: bounce@example.com\n"
+	    "Subject: failure notice\n\n"
+	    "Hi. This is the qmail-send program at mx.example.net.\n"
+	    "I'm afraid I wasn't able to deliver your message to the following addresses.\n"
+	    "This is a permanent error; I've given up. Sorry it didn't work out.\n\n"
+	    "<bob@example.org>:\n"
+	    "Sorry, no mailbox here by that name. (#5.1.1)\n\n"
+	    "--- Below this line is a copy of the message.\n\n"
+	    "Return-Path: <bounce@example.com>\n"
+	    "Message-ID: <m2@example.com>\n"
+	    "From: News <news@example.com>\n"
+	    "To: bob@example.org\n"
+	    "Subject: Spring sale\n\n"
+	    "Body.\n";
+	struct report r;
+
+	(void)state;
+	assert_int_equal(decode_string(msg, &r), 1);
+	assert_int_equal(r.nbounces, 1);
+	assert_string_equal(r.bounces[0].action, "failed");
+	assert_non_null(r.returned);
+	char *got = json_dumps(r.returned, JSON_COMPACT);
+	assert_string_equal(got, "{\"message_id\":\"<m2@example.com>\","
+	    "\"subject\":\"Spring sale\",\"from\":\"News <news@example.com>\","
+	    "\"to\":\"bob@example.org\"}");
+	free(got);
+	report_free(&r);
+}
+
 int
 main(void)
 {
@@ -353,6 +444,8 @@ main(void)
 		cmocka_unit_test(test_address_then_text),
 		cmocka_unit_test(test_not_text_bounces),
 		cmocka_unit_test(test_synthetic),
+		cmocka_unit_test(test_mixed_delay_notice),
+		cmocka_unit_test(test_quoted_returned_headers),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
