@@ -3,7 +3,8 @@
 # corpus.sh - `oobd parse` over the whole Sisimai corpus: no crash, no error
 # for the maildir files, nothing reported for the non-bounces, the CRLF and
 # CR copies give the records of their LF originals; and figures of agreement
-# with expected.json ("# ..." lines: information, not thresholds).
+# with expected.json ("# ..." lines), beside the figures before issue 15,
+# with a check for each of its targets.
 #
 # One oobd process per directory (plain directories are not Maildirs, so the
 # files are passed as a list); tests/corpus_compare.py does the comparing.
