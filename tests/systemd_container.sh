@@ -122,8 +122,10 @@ for h in systemd unified; do mkdir -p "/sys/fs/cgroup/$h/nspawn-$name"; done
 		--bind-ro="$work/share:/mnt/oobd"
 ) >"$work/console.log" 2>&1 </dev/null &
 nspawn=$!
-for _ in $(seq 200); do
-	leader=$(ps --ppid "$nspawn" -o pid= | tr -d ' ' | head -1)
+# The container's PID 1 as the host sees it: the child of nspawn that
+# runs systemd (nspawn forks short-lived helpers before it).
+for _ in $(seq 300); do
+	leader=$(ps --ppid "$nspawn" -o pid=,comm= | awk '$2 == "systemd" { print $1; exit }')
 	[ -n "$leader" ] && break
 	sleep 0.1
 done
