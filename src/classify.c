@@ -1381,7 +1381,6 @@ static const char *const reason_rules[][2] = {
 	{ "userunknown", "(?i)(?:user|recipient|mailbox|address|account|addressee) (?:name )?(?:does not|doesn't|did not|no longer) exist" },
 	{ "userunknown", "(?i)(?:user|recipient|mailbox|address|account) (?:is )?(?:not found|unknown|invalid|not valid)" },
 	{ "userunknown", "(?i)invalid (?:recipient|mailbox|address|user)" },
-	{ "userunknown", "(?i)(?:recipient|address) rejected" },
 	{ "userunknown", "(?i)not (?:a )?(?:valid|known) (?:recipient|user|mailbox|address)" },
 	{ "userunknown", "(?i)(?:mailbox|user|recipient) unavailable" },
 	/* timing */

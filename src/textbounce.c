@@ -988,6 +988,48 @@ typed_addr_key(const char *value)
 	return n > 0 ? addr_key(a, n) : NULL;
 }
 
+/*
+ * The paragraph of the notice proper that names one of the addresses
+ * keys[] (lowercased), as a reply for b: "<code> <b's Status> <text>".
+ */
+static void
+paragraph_reply(struct textbounce_notice *tn, struct bounce *b,
+    char *const *keys, size_t nkeys)
+{
+	char *lower = str_lower(xstrndup(tn->text, tn->n));
+	const char *at = NULL;
+
+	for (size_t k = 0; k < nkeys && at == NULL; k++)
+		if (keys[k] != NULL && keys[k][0] != '\0')
+			at = strstr(lower, keys[k]);
+	if (at != NULL && b->has_status) {
+		size_t off = (size_t)(at - lower);
+		const char *start = tn->text + off, *end = start;
+		const char *lim = tn->text + tn->n;
+		while (start > tn->text && !(start[-1] == '\n' &&
+		    start - 1 > tn->text && start[-2] == '\n'))
+			start--;
+		while (end < lim && !(end[0] == '\n' && end + 1 < lim &&
+		    end[1] == '\n'))
+			end++;
+		struct buf t = { 0 };
+		for (const char *q = start; q < end; q++) {
+			if (*q == '\n' || *q == '\t' || *q == ' ') {
+				if (t.len > 0 && t.data[t.len - 1] != ' ')
+					buf_putc(&t, ' ');
+			} else
+				buf_putc(&t, *q);
+		}
+		while (t.len > 0 && t.data[t.len - 1] == ' ')
+			t.len--;
+		if (t.len > 0)
+			b->notice_reply = xasprintf("%d %u.%u.%u %.*s", b->code,
+			    b->cls, b->subject, b->detail, (int)t.len, t.data);
+		buf_free(&t);
+	}
+	free(lower);
+}
+
 void
 textbounce_notice_reply(struct textbounce_notice *tn, struct bounce *b)
 {
@@ -1005,9 +1047,19 @@ textbounce_notice_reply(struct textbounce_notice *tn, struct bounce *b)
 				found = i;
 		free(key);
 	}
+	if (tn != NULL && found == tn->nr) {
+		/*
+		 * Named in a sentence, not on a line of its own ("Your message
+		 * wasn't delivered to a@b because ..."): that paragraph.
+		 */
+		paragraph_reply(tn, b, want, 2);
+		free(want[0]);
+		free(want[1]);
+		return;
+	}
 	free(want[0]);
 	free(want[1]);
-	if (tn == NULL || found == tn->nr)
+	if (tn == NULL)
 		return;
 
 	const char *end = found + 1 < tn->nr &&

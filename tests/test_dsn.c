@@ -497,6 +497,31 @@ test_generic_status_notice_reply(void **state)
 	    "550 5.1.1 <bob@example.org>... User unknown");
 	assert_null(r.bounces[1].notice_reply);
 	report_free(&r);
+
+	/* Named in a sentence only (Gmail): that paragraph, with Status. */
+	static const char gmail[] =
+	    "From: Mail Delivery Subsystem <mailer-daemon@googlemail.com>\n"
+	    "To: bounce@example.com\n"
+	    "Subject: Delivery Status Notification (Failure)\n"
+	    "MIME-Version: 1.0\n"
+	    "Content-Type: multipart/report; report-type=delivery-status;"
+	    " boundary=\"B\"\n\n"
+	    "--B\nContent-Type: text/plain\n\n"
+	    "** Address not found **\n\n"
+	    "Your message wasn't delivered to Bob@Example.org because the\n"
+	    "address couldn't be found.\n\n"
+	    "--B\nContent-Type: message/delivery-status\n\n"
+	    "Reporting-MTA: dns; googlemail.com\n\n"
+	    "Final-Recipient: rfc822; bob@example.org\n"
+	    "Action: failed\n"
+	    "Status: 5.0.0\n"
+	    "\n--B--\n";
+	assert_int_equal(decode_text(gmail, strlen(gmail), &r), 1);
+	assert_int_equal(r.nbounces, 1);
+	assert_string_equal(r.bounces[0].notice_reply,
+	    "550 5.0.0 Your message wasn't delivered to Bob@Example.org "
+	    "because the address couldn't be found.");
+	report_free(&r);
 }
 
 /* The returned message's Message-ID, Subject, From and To. */
