@@ -287,10 +287,23 @@ oob_record(struct record *r, const struct ingest_config *cfg,
 	record_set(&r->peer_name, b->reporting_mta ? b->reporting_mta : "");
 	record_set(&r->peer_addr, env->peer_addr ? env->peer_addr : "0.0.0.0");
 	r->timestamp = b->has_last_attempt ? b->last_attempt : *now;
-	classify(r, cfg);
+	const char *label, *reason;
+	bool hard;
+	classify_bounce(cfg->classifier, &r->response, b, &label, &reason,
+	    &hard);
+	if (cfg->classifier != NULL)
+		record_set(&r->bounce_classification, label);
 
 	json_t *d = json_object();
 	json_object_set_new(d, "decoder", json_string(rep->decoder));
+	json_object_set_new(d, "reason", json_string(reason));
+	json_object_set_new(d, "hard_bounce", json_boolean(hard));
+	if (b->has_diag_enhanced)
+		json_object_set_new(d, "diagnostic_enhanced_code",
+		    json_pack("{s:i,s:i,s:i}", "class", (int)b->dcls,
+		    "subject", (int)b->dsubject, "detail", (int)b->ddetail));
+	json_object_set_new(d, "returned_message", rep->returned != NULL ?
+	    json_incref(rep->returned) : json_null());
 	json_object_set_new(d, "action", opt_str(b->action));
 	json_object_set_new(d, "status_comment", opt_str(b->status_comment));
 	if (b->status_derived)
