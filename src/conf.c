@@ -57,6 +57,11 @@ static const struct key keys[] = {
 	KEY("listener", "max_connections", K_COUNT, max_connections),
 	KEY("listener", "max_connections_per_ip", K_COUNT,
 	    max_connections_per_ip),
+	KEY("listener", "max_connections_per_network", K_COUNT,
+	    max_connections_per_network),
+	KEY("listener", "max_junk_commands", K_COUNT, max_junk_commands),
+	KEY("listener", "command_phase_timeout", K_DURATION,
+	    command_phase_timeout),
 	KEY("listener", "idle_timeout", K_DURATION, idle_timeout),
 	KEY("listener", "data_timeout", K_DURATION, data_timeout),
 	KEY("listener", "greet_wait", K_DURATION, greet_wait),
@@ -144,6 +149,10 @@ config_defaults(void)
 	c->max_errors = 20;
 	c->max_connections = 1000;
 	c->max_connections_per_ip = 50;
+	c->max_connections_per_network = 100;
+	/* Postfix's smtpd_junk_command_limit */
+	c->max_junk_commands = 100;
+	c->command_phase_timeout = 600;
 	c->idle_timeout = 300;
 	c->data_timeout = 600;
 	c->greet_wait = 0;
@@ -376,7 +385,8 @@ check(struct config *c, const char *path, struct errors *errs)
 	if (c->max_message_size < 65536)
 		errors_add(errs, "%s: [listener] max_message_size: below the "
 		    "64 KB RFC 5321 requires", path);
-	if (c->idle_timeout <= 0 || c->data_timeout <= 0)
+	if (c->idle_timeout <= 0 || c->data_timeout <= 0 ||
+	    c->command_phase_timeout <= 0)
 		errors_add(errs, "%s: [listener] timeouts must be positive", path);
 	if (c->max_header_size < 1000)
 		errors_add(errs, "%s: [listener] max_header_size: below the "

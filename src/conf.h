@@ -39,6 +39,9 @@ struct config {
 	size_t	 max_errors;
 	size_t	 max_connections;
 	size_t	 max_connections_per_ip;
+	size_t	 max_connections_per_network;	/* a /24 (IPv4), /64 (IPv6) */
+	size_t	 max_junk_commands;	/* NOOP RSET VRFY HELP HELO EHLO */
+	double	 command_phase_timeout;	/* commands without ending a DATA */
 	double	 idle_timeout;		/* between commands */
 	double	 data_timeout;		/* whole DATA phase deadline */
 	double	 greet_wait;		/* delay before the greeting, 0: none */

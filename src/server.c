@@ -209,56 +209,106 @@ fit_connections(struct server *srv)
 	    (unsigned long long)rl.rlim_cur, reserved);
 }
 
+/* The client's network as counted: "192.0.2.0/24", "2001:db8::/64". */
+static void
+network_of(const char *ip, char *out, size_t len)
+{
+	struct in_addr a4;
+	struct in6_addr a6;
+	char text[INET6_ADDRSTRLEN];
+	const char *v4 = strncmp(ip, "::ffff:", 7) == 0 && strchr(ip, '.') ?
+	    ip + 7 : ip;
+
+	if (inet_pton(AF_INET, v4, &a4) == 1) {
+		const unsigned char *b = (const unsigned char *)&a4;
+		snprintf(out, len, "%u.%u.%u.0/24", b[0], b[1], b[2]);
+	} else if (inet_pton(AF_INET6, ip, &a6) == 1) {
+		memset(a6.s6_addr + 8, 0, 8);
+		inet_ntop(AF_INET6, &a6, text, sizeof(text));
+		snprintf(out, len, "%s/64", text);
+	} else
+		snprintf(out, len, "%s", ip);
+}
+
+static struct ip_count *
+count_find(struct ip_count *v, size_t n, const char *key)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(v[i].ip, key) == 0)
+			return &v[i];
+	return NULL;
+}
+
+static void
+count_add(struct ip_count **v, size_t *n, struct ip_count *slot,
+    const char *key)
+{
+	if (slot == NULL) {
+		*v = xgrow(*v, *n, sizeof(**v));
+		slot = &(*v)[(*n)++];
+		snprintf(slot->ip, sizeof(slot->ip), "%s", key);
+		slot->n = 0;
+	}
+	slot->n++;
+}
+
+static void
+count_del(struct ip_count *v, size_t *n, const char *key)
+{
+	struct ip_count *slot = count_find(v, *n, key);
+
+	if (slot != NULL && --slot->n == 0)
+		*slot = v[--*n];
+}
+
+/*
+ * Connection accounting: in all (max_connections, capped by the
+ * descriptor limit), per client address, and per client network (a
+ * /24 or /64: one host's many addresses count together).
+ */
 bool
 server_conn_add(struct server *srv, const char *ip, const char **why)
 {
 	static _Thread_local char reason[160];
-	struct ip_count *slot = NULL;
-
-	size_t max = srv->cfg->max_connections;
+	const struct config *cfg = srv->cfg;
+	size_t max = cfg->max_connections;
+	struct ip_count *slot, *net;
+	char network[INET6_ADDRSTRLEN + 8];
 
 	if (srv->conn_cap != 0 && max > srv->conn_cap)
 		max = srv->conn_cap;
-	if (srv->nsessions >= max) {
+	network_of(ip, network, sizeof(network));
+	slot = count_find(srv->ips, srv->nips, ip);
+	net = count_find(srv->nets, srv->nnets, network);
+	if (srv->nsessions >= max)
 		snprintf(reason, sizeof(reason), "%s Error: too many connections",
-		    srv->cfg->hostname);
-		*why = reason;
-		metrics_connection_refused();
-		return false;
-	}
-	for (size_t i = 0; i < srv->nips; i++)
-		if (strcmp(srv->ips[i].ip, ip) == 0) {
-			slot = &srv->ips[i];
-			break;
-		}
-	if (slot != NULL && slot->n >= srv->cfg->max_connections_per_ip) {
+		    cfg->hostname);
+	else if (slot != NULL && slot->n >= cfg->max_connections_per_ip)
 		snprintf(reason, sizeof(reason),
-		    "%s Error: too many connections from %s",
-		    srv->cfg->hostname, ip);
-		*why = reason;
-		metrics_connection_refused();
-		return false;
+		    "%s Error: too many connections from %s", cfg->hostname, ip);
+	else if (net != NULL && net->n >= cfg->max_connections_per_network)
+		snprintf(reason, sizeof(reason),
+		    "%s Error: too many connections from %s", cfg->hostname,
+		    network);
+	else {
+		count_add(&srv->ips, &srv->nips, slot, ip);
+		count_add(&srv->nets, &srv->nnets, net, network);
+		srv->nsessions++;
+		return true;
 	}
-	if (slot == NULL) {
-		srv->ips = xgrow(srv->ips, srv->nips, sizeof(*srv->ips));
-		slot = &srv->ips[srv->nips++];
-		snprintf(slot->ip, sizeof(slot->ip), "%s", ip);
-		slot->n = 0;
-	}
-	slot->n++;
-	srv->nsessions++;
-	return true;
+	*why = reason;
+	metrics_connection_refused();
+	return false;
 }
 
 void
 server_conn_del(struct server *srv, const char *ip)
 {
-	for (size_t i = 0; i < srv->nips; i++)
-		if (strcmp(srv->ips[i].ip, ip) == 0) {
-			if (--srv->ips[i].n == 0)
-				srv->ips[i] = srv->ips[--srv->nips];
-			break;
-		}
+	char network[INET6_ADDRSTRLEN + 8];
+
+	network_of(ip, network, sizeof(network));
+	count_del(srv->ips, &srv->nips, ip);
+	count_del(srv->nets, &srv->nnets, network);
 	srv->nsessions--;
 }
 
@@ -1190,6 +1240,7 @@ server_free(struct server *srv)
 	}
 	settings_unref(srv->cur);
 	free(srv->ips);
+	free(srv->nets);
 	free(srv->nodeid);
 	free(srv->status);
 	if (srv->base)

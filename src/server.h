@@ -83,6 +83,8 @@ struct server {
 	struct smtp_session *sessions;	/* every open session */
 	struct ip_count *ips;		/* connections per client address */
 	size_t	 nips;
+	struct ip_count *nets;		/* per client /24 or /64 */
+	size_t	 nnets;
 	struct event *sigint, *sigterm;
 	struct event *tick;
 	SSL_CTX	*tls;			/* NULL without a certificate */

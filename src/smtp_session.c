@@ -128,6 +128,8 @@ struct smtp_session {
 	char	**tls_subject;		/* client certificate subject: "C=US", ... */
 	size_t	 ntls_subject;
 	struct event *timer;		/* greeting delay, then DATA deadline */
+	struct event *deadline;		/* command_phase_timeout */
+	size_t	 junk;			/* NOOP, RSET, ... since the last DATA */
 	struct evbuffer_cb_entry *flush_cb;	/* closing: TLS bytes to send */
 	json_t	*meta;
 };
@@ -585,12 +587,48 @@ session_timer(evutil_socket_t fd, short what, void *arg)
 	    s->set->cfg->hostname);
 }
 
+/*
+ * The command phase (from the greeting, or the end of the last DATA, to
+ * the next DATA) has its own deadline: commands trickled within the idle
+ * timeout, NOOP after NOOP, would otherwise hold a connection for ever.
+ */
+static void
+session_deadline_arm(struct smtp_session *s, double seconds)
+{
+	struct timeval tv;
+
+	tv.tv_sec = (time_t)seconds;
+	tv.tv_usec = (suseconds_t)((seconds - (double)tv.tv_sec) * 1e6);
+	evtimer_add(s->deadline, &tv);
+}
+
+static void
+session_deadline(evutil_socket_t fd, short what, void *arg)
+{
+	struct smtp_session *s = arg;
+
+	(void)fd;
+	(void)what;
+	if (s->gone || s->state == S_CLOSING || s->state == S_DATA ||
+	    s->state == S_BUSY)
+		return;
+	if (s->handshaking) {
+		/* The handshake's own deadline ends it, or the session after. */
+		session_deadline_arm(s, 1);
+		return;
+	}
+	log_msg(LOG_INFO, s->id, "event=timeout phase=commands");
+	session_reply_close(s, 421, "4.4.2", "%s Error: timeout exceeded",
+	    s->set->cfg->hostname);
+}
+
 static void
 proceed_data(struct smtp_session *s, const char *args)
 {
 	struct timeval tv;
 
 	(void)args;
+	evtimer_del(s->deadline);
 	s->tx->line_start = true;
 	session_enter(s, S_DATA);
 	tv.tv_sec = (time_t)s->set->cfg->data_timeout;
@@ -906,6 +944,25 @@ session_command(struct smtp_session *s, const char *line)
 		    "%s", "Error: SMTP protocol synchronization");
 		return;
 	}
+	/*
+	 * Postfix's smtpd_junk_command_limit: commands that carry no mail,
+	 * counted until a DATA ends, so NOOP or RSET cannot hold the slot.
+	 */
+	switch (cmd.verb) {
+	case CMD_NOOP: case CMD_RSET: case CMD_VRFY: case CMD_HELP:
+	case CMD_HELO: case CMD_EHLO:
+		if (++s->junk > s->set->cfg->max_junk_commands) {
+			log_msg(LOG_INFO, s->id, "event=junk-commands count=%zu",
+			    s->junk - 1);
+			session_reply_close(s, 421, "4.7.0",
+			    "%s Error: too many commands without mail",
+			    s->set->cfg->hostname);
+			return;
+		}
+		break;
+	default:
+		break;
+	}
 	if (c->check == NULL || c->check(s, cmd.args))
 		c->proceed(s, cmd.args);
 
@@ -928,6 +985,8 @@ data_end(struct smtp_session *s)
 	struct smtp_tx *tx = s->tx;
 
 	evtimer_del(s->timer);
+	s->junk = 0;
+	session_deadline_arm(s, s->set->cfg->command_phase_timeout);
 	free(s->cmdline);
 	s->cmdline = xstrdup("DATA");
 	if (tx->too_big) {
@@ -1946,6 +2005,7 @@ session_free(struct smtp_session *s)
 	if (s->next != NULL)
 		s->next->prev = s->prev;
 	event_free(s->timer);
+	event_free(s->deadline);
 	evbuffer_free(s->out);
 	tx_free(s->tx);
 	free(s->ehlo);
@@ -2016,6 +2076,7 @@ smtp_session_start(struct server *srv, struct listener *l, evutil_socket_t fd,
 		return;
 	}
 	s->timer = evtimer_new(srv->base, session_timer, s);
+	s->deadline = evtimer_new(srv->base, session_deadline, s);
 	s->next = srv->sessions;
 	if (s->next != NULL)
 		s->next->prev = s;
@@ -2045,6 +2106,7 @@ smtp_session_start(struct server *srv, struct listener *l, evutil_socket_t fd,
 		return;
 	}
 	s->counted = true;
+	session_deadline_arm(s, cfg->command_phase_timeout);
 	/* A new socket bufferevent has writing on: replies go direct. */
 	bufferevent_disable(s->bev, EV_WRITE);
 	s->direct = true;

@@ -85,6 +85,8 @@ d = Oobd(domains=DOMAINS, listener={
     "max_connections_per_ip": "3",
     "idle_timeout": '"2s"',
     "data_timeout": '"3s"',
+    # The pipelining tests below send tens of thousands of RSETs.
+    "max_junk_commands": "1000000",
 }, logs={"headers": '["X-Long", "X-Short", "X-Fold"]'})
 try:
     d.start()
