@@ -124,7 +124,18 @@ parse_one(void *arg, const char *name, const char *data, size_t len)
 		fprintf(stderr, "oobd: %s: empty message\n", name);
 		return -1;
 	}
-	message_load(&m, data, len);
+	if (message_load(&m, data, len) != 0 &&
+	    (m.too_many_fields || m.too_many_parts)) {
+		if (m.too_many_fields)
+			fprintf(stderr, "oobd: %s: more than %d header fields "
+			    "in one block (not parsed)\n", name,
+			    MESSAGE_MAX_HEADER_FIELDS);
+		else
+			fprintf(stderr, "oobd: %s: more than %d MIME parts "
+			    "(not parsed)\n", name, MESSAGE_MAX_PARTS);
+		message_free(&m);
+		return -1;
+	}
 	if (m.mime == NULL) {
 		fprintf(stderr, "oobd: %s: not a message\n", name);
 		message_free(&m);

@@ -68,6 +68,7 @@ static const struct key keys[] = {
 	KEY("listener", "max_header_size", K_SIZE, max_header_size),
 	KEY("listener", "max_mime_depth", K_COUNT, max_mime_depth),
 	KEY("listener", "max_mime_parts", K_COUNT, max_mime_parts),
+	KEY("listener", "max_header_fields", K_COUNT, max_header_fields),
 	KEY("listener", "max_received_headers", K_COUNT, max_received_headers),
 	KEY("listener", "relay_hosts", K_STRLIST, relay_hosts),
 	KEY("listener", "listener_domains", K_STRLIST, listener_domains),
@@ -159,6 +160,7 @@ config_defaults(void)
 	c->max_header_size = 102400;
 	c->max_mime_depth = 100;
 	c->max_mime_parts = 10000;
+	c->max_header_fields = DEFAULT_MAX_HEADER_FIELDS;
 	c->max_received_headers = 100;
 	c->invalid_line_endings = LINE_ENDINGS_DENY;
 	c->received_header = true;
@@ -391,6 +393,9 @@ check(struct config *c, const char *path, struct errors *errs)
 	if (c->max_header_size < 1000)
 		errors_add(errs, "%s: [listener] max_header_size: below the "
 		    "1000 octets of one RFC 5322 line", path);
+	if (c->max_header_fields < 100)
+		errors_add(errs, "%s: [listener] max_header_fields: below 100 "
+		    "(real messages carry dozens)", path);
 	if (c->workers > 256)
 		errors_add(errs, "%s: [listener] workers: at most 256", path);
 	enum log_level lv;

@@ -6,6 +6,9 @@
 #ifndef OOBD_CONF_H
 #define OOBD_CONF_H
 
+/* The default [listener] max_header_fields (Postfix-like). */
+#define DEFAULT_MAX_HEADER_FIELDS	1000
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -48,6 +51,7 @@ struct config {
 	uint64_t max_header_size;	/* one header field; the excess is cut */
 	size_t	 max_mime_depth;	/* multipart/message nesting */
 	size_t	 max_mime_parts;	/* MIME entities in one message */
+	size_t	 max_header_fields;	/* fields of one header block */
 	size_t	 max_received_headers;	/* hop count limit (RFC 5321 §6.3) */
 	struct strlist relay_hosts;	/* CIDRs allowed to relay */
 	struct strlist listener_domains;/* files */

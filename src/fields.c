@@ -264,6 +264,13 @@ parse_block(const char *text, size_t len, struct fieldblock *fb, bool values)
 	len = header_block_len(text, len);
 	if (len == 0)
 		return 0;
+	/*
+	 * A decoded part (a base64 delivery-status part, an encoded returned
+	 * message) was never seen by message_load's bound: GMime builds
+	 * about a kilobyte per field, so the count is checked here first.
+	 */
+	if (!message_fields_within(text, len, MESSAGE_MAX_HEADER_FIELDS))
+		return -1;
 
 	message_library_init();
 	obj = g_mime_parser_construct_part(block_parser(text, len), NULL);
@@ -335,7 +342,8 @@ parse_joined(const struct span *blocks, size_t n, struct fieldblock *out,
 		start[i] = end[i] = bp->bytes->len;
 		if (len == 0)
 			continue;
-		if ((i > 0 && (p[0] == ' ' || p[0] == '\t')) ||
+		if (!message_fields_within(p, len, MESSAGE_MAX_HEADER_FIELDS) ||
+		    (i > 0 && (p[0] == ' ' || p[0] == '\t')) ||
 		    (i + 1 < n && !line_break_neutral(p, len)))
 			goto done;
 		g_byte_array_append(bp->bytes, (const guint8 *)p, (guint)len);

@@ -33,7 +33,8 @@ struct span {
 /*
  * Parse text[0..len) (LF or CRLF line ends) as one header block. Returns 0,
  * or -1 when it is not a header block at all (the first line is not a
- * field). Fields keep document order.
+ * field) or has more fields than MESSAGE_MAX_HEADER_FIELDS (not given to
+ * GMime). Fields keep document order.
  */
 int	 fields_parse(const char *text, size_t len, struct fieldblock *fb);
 /* The same, names and raw values only: every value is NULL. */

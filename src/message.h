@@ -20,6 +20,14 @@ struct message {
 	 * no message at all.
 	 */
 	GMimeObject *mime;
+	/*
+	 * message_load_max refused the message without parsing it: one of
+	 * its header blocks has more fields than the limit (mime is NULL).
+	 */
+	bool	 too_many_fields;
+	/* message_load refused it: more delimiter lines than MESSAGE_MAX_PARTS
+	   parts need (mime is NULL). */
+	bool	 too_many_parts;
 };
 
 /* A header block and body inside message text (not NUL-terminated). */
@@ -34,11 +42,39 @@ struct raw_entity {
 void	 message_library_init(void);
 
 /*
+ * The header fields one header block may have by default: the daemon's
+ * default [listener] max_header_fields.
+ */
+#define MESSAGE_MAX_HEADER_FIELDS	1000
+/* The MIME parts message_load allows: the default max_mime_parts. */
+#define MESSAGE_MAX_PARTS		10000
+
+/*
+ * Whether no header block of data[0..len) has more than max fields. A
+ * header block is a run of lines without an empty line (CRLF, LF or a lone
+ * CR ending each), and each line that starts like a field ("name:")
+ * counts: so the top-level header, the header of every MIME part and of
+ * every message/rfc822 part, each delivery-status field group and returned
+ * headers are all bounded without knowing the MIME structure; a body line
+ * can only make the count higher. One pass, no allocation: cheap enough to
+ * run before GMime, whose header lists cost about a kilobyte per field.
+ */
+bool	 message_fields_within(const char *data, size_t len, size_t max);
+
+/*
  * Copy data[0..len) into m with every CRLF and every lone CR turned into LF,
  * and parse it with GMime. Returns 0; a message GMime cannot make sense of
- * still loads, with m->mime NULL.
+ * still loads, with m->mime NULL. A message with a header block of more
+ * than max_fields fields (see message_fields_within) is not parsed at
+ * all: -1, m->mime NULL and m->too_many_fields set. message_load is
+ * message_load_max with MESSAGE_MAX_HEADER_FIELDS, and also refuses (-1,
+ * m->too_many_parts) a message with more lines starting "--" than
+ * MESSAGE_MAX_PARTS parts would need (the daemon checks its own
+ * max_mime_parts so before message_load_max).
  */
 int	 message_load(struct message *m, const char *data, size_t len);
+int	 message_load_max(struct message *m, const char *data, size_t len,
+	    size_t max_fields);
 void	 message_free(struct message *m);
 
 /*

@@ -89,6 +89,8 @@ struct smtp_tx {
 	bool	 field_cut;		/* the current header field is cut */
 	bool	 line_dropped;		/* the current line is not kept at all */
 	size_t	 received;		/* Received: header fields */
+	size_t	 header_fields;		/* fields of the top-level header */
+	bool	 fields_over;		/* more than max_header_fields */
 };
 
 struct smtp_session {
@@ -1003,6 +1005,16 @@ data_end(struct smtp_session *s)
 		metrics_message(MSG_REJECTED);
 		return;
 	}
+	/* As the MIME limits: the structure, not the size, is refused. */
+	if (tx->fields_over) {
+		session_enter(s, S_HELO);
+		session_reset_tx(s);
+		session_reply(s, 554, "5.6.0", "Error: more header fields in "
+		    "one header block than the limit of %zu",
+		    s->set->cfg->max_header_fields);
+		metrics_message(MSG_REJECTED);
+		return;
+	}
 	if (tx->bare != BARE_NONE &&
 	    s->set->cfg->invalid_line_endings == LINE_ENDINGS_DENY) {
 		enum bare_kind bare = tx->bare;
@@ -1070,11 +1082,15 @@ data_store(struct smtp_tx *tx, const char *p, size_t n, uint64_t max)
  * Postfix's header_size_limit: of a header field longer than
  * max_header_size (its continuation lines included), the excess is
  * discarded; the lines kept keep their line ends. *blen and *eol are
- * the bytes of text and line end of this piece to keep.
+ * the bytes of text and line end of this piece to keep. Past max_fields
+ * fields, tx->fields_over is set: the message will get 554 5.6.0, so
+ * nothing more of it is kept (a few bytes a field cost GMime about a
+ * kilobyte each).
  */
 static void
 data_header_limit(struct smtp_tx *tx, const char *p, size_t body,
-    bool complete, bool line_start, uint64_t max, size_t *blen, size_t *eol)
+    bool complete, bool line_start, uint64_t max, size_t max_fields,
+    size_t *blen, size_t *eol)
 {
 	if (tx->in_body)
 		return;
@@ -1084,6 +1100,8 @@ data_header_limit(struct smtp_tx *tx, const char *p, size_t body,
 			return;
 		}
 		if (body == 0 || (p[0] != ' ' && p[0] != '\t')) {
+			if (body > 0 && ++tx->header_fields > max_fields)
+				tx->fields_over = true;
 			tx->field_len = 0;
 			tx->field_cut = false;
 			if (body >= 9 && strncasecmp(p, "Received:", 9) == 0)
@@ -1145,7 +1163,13 @@ data_piece(struct smtp_session *s, const char *p, size_t n, bool complete)
 	}
 	size_t blen = body, eol = n - body;
 	data_header_limit(tx, p, body, complete, line_start,
-	    cfg->max_header_size, &blen, &eol);
+	    cfg->max_header_size, cfg->max_header_fields, &blen, &eol);
+	if (tx->fields_over) {
+		/* The message will be refused: count it, do not keep it. */
+		buf_free(&tx->data);
+		data_count(tx, n, max);
+		return false;
+	}
 	data_count(tx, (body - blen) + (n - body - eol), max);
 	if (cfg->invalid_line_endings == LINE_ENDINGS_FIX) {
 		size_t start = 0;
@@ -1266,6 +1290,15 @@ msg_mime_limits(struct msg_job *mj, const struct message *m,
 		message_mime_shape(m, &depth, &parts);
 	else
 		parts = delimiter_lines(mj->data, mj->len) / 2;
+	/* Every header block, nested ones too, before GMime sees any. */
+	if (m == NULL && !message_fields_within(mj->data, mj->len,
+	    cfg->max_header_fields)) {
+		mj->code = 554;
+		mj->enhanced = "5.6.0";
+		mj->text = xasprintf("Error: more header fields in one header "
+		    "block than the limit of %zu", cfg->max_header_fields);
+		return -1;
+	}
 	if (depth > cfg->max_mime_depth) {
 		mj->code = 554;
 		mj->enhanced = "5.6.0";
@@ -1419,7 +1452,7 @@ msg_job_run(struct job *j)
 		classifier_unref(cls);
 		return;
 	}
-	message_load(&m, mj->data, mj->len);
+	message_load_max(&m, mj->data, mj->len, cfg->max_header_fields);
 	/* The size is of the bytes received, bare CR or LF included. */
 	m.wire_size = mj->len;
 	if (msg_mime_limits(mj, &m, cfg) != 0) {

@@ -126,6 +126,25 @@ put("dsn-10000-rcpts", dsn(b"Subject: x\r\n\r\nx\r\n").replace(
     b"\r\n", groups))
 put("dsn-blank-lines", full.replace(b"mx.example.com\r\n\r\n",
                                     b"mx.example.com\r\n\r\n\r\n\r\n\r\n"))
+
+# Header-count amplification: 19.9 MB of tiny fields (GMime would build
+# about a kilobyte for each), and 1,001 fields in each kind of nested
+# header block; 10,001 empty MIME parts.
+top = b"To: x@y.example\r\nSubject: fields\r\n"
+put("fields-4m", top + b"a:b\r\n" * ((19900000 - 40) // 5) + b"\r\nx\r\n")
+many = b"X-F: v\r\n" * 1001
+put("fields-in-part", top + b"MIME-Version: 1.0\r\n"
+    b"Content-Type: multipart/mixed; boundary=\"B\"\r\n\r\n"
+    b"--B\r\n" + many + b"\r\nx\r\n--B--\r\n")
+put("fields-in-rfc822", dsn(b"Subject: inner\r\n" + many + b"\r\nx\r\n"))
+put("fields-in-status-group", full.replace(
+    b"Action: failed\r\n", b"Action: failed\r\n" + many))
+put("fields-returned-headers", full.replace(
+    b"Content-Type: message/rfc822\r\n\r\n",
+    b"Content-Type: text/rfc822-headers\r\n\r\n" + many))
+put("parts-10001", top + b"MIME-Version: 1.0\r\n"
+    b"Content-Type: multipart/mixed; boundary=\"B\"\r\n\r\n" +
+    b"--B\r\n\r\n" * 20002 + b"--B--\r\n")
 EOF
 
 # run NAME : oobd parse on one generated input. Sets rc; output in
@@ -134,6 +153,7 @@ run() {
 	timeout 60 "$OOBD_BIN" parse "$TMP/in/$1.eml" >"$TMP/$1.out" \
 	    2>"$TMP/$1.err"
 	rc=$?
+	echo $rc >"$TMP/$1.rc"
 }
 
 # defined NAME : exit status 0 with records and a quiet stderr, or 1 with
@@ -211,6 +231,28 @@ check "dsn-10000-rcpts: 10,000 OOB records" 10000 \
     "$(grep -c '"type":"OOB"' "$TMP/dsn-10000-rcpts.out")"
 check "dsn-blank-lines: the extra blank lines forgiven (SPEC 6)" \
     "Reception OOB" "$(types dsn-blank-lines)"
+
+# Header-count amplification: a one-line error, nothing given to GMime.
+for n in fields-4m fields-in-part fields-in-rfc822 fields-in-status-group \
+    fields-returned-headers; do
+	check "$n: refused (exit status 1, no records)" \
+	    "1 0 oobd: $TMP/in/$n.eml: more than 1000 header fields in one block (not parsed)" \
+	    "$(cat "$TMP/$n.rc") $(wc -c <"$TMP/$n.out") $(cat "$TMP/$n.err")"
+done
+check "parts-10001: refused (exit status 1, no records)" \
+    "1 0 oobd: $TMP/in/parts-10001.eml: more than 10000 MIME parts (not parsed)" \
+    "$(cat "$TMP/parts-10001.rc") $(wc -c <"$TMP/parts-10001.out") $(cat "$TMP/parts-10001.err")"
+# Peak RSS of `oobd parse` on the 19.9 MB of fields (4.7 GB before the
+# limit): under 5 x the 20 MB max_message_size.
+peak=$("$PY" -c '
+import resource, subprocess, sys
+subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL,
+               stderr=subprocess.DEVNULL, timeout=120)
+print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)' \
+    "$OOBD_BIN" parse "$TMP/in/fields-4m.eml")
+echo "# oobd parse on fields-4m.eml: peak RSS $peak kB"
+check "fields-4m: peak RSS under 5 x 20 MB" yes \
+    "$( [ "$peak" -lt 100000 ] && echo yes)"
 
 # All the inputs at once: one process goes on past every failure.
 timeout 120 "$OOBD_BIN" parse "$TMP"/in/*.eml >"$TMP/all.out" 2>"$TMP/all.err"

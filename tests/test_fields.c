@@ -414,11 +414,56 @@ test_fields_of_object(void **state)
 	free(text);
 }
 
+/*
+ * A block of more than MESSAGE_MAX_HEADER_FIELDS fields (a decoded
+ * delivery-status part or returned headers GMime never saw) is refused
+ * before GMime's parser; its neighbours in a group parse still parse.
+ */
+static void
+test_field_count_limit(void **state)
+{
+	(void)state;
+	struct buf b = { 0 };
+	struct fieldblock fb;
+
+	for (int i = 0; i < MESSAGE_MAX_HEADER_FIELDS; i++)
+		buf_printf(&b, "X-F%d: v\r\n", i);
+	assert_int_equal(fields_parse(b.data, b.len, &fb), 0);
+	assert_int_equal(fb.n, MESSAGE_MAX_HEADER_FIELDS);
+	assert_string_equal(fb.v[999].name, "x-f999");
+	assert_string_equal(fb.v[999].value, "v");
+	fields_free(&fb);
+	buf_puts(&b, "X-Last: v\r\n");
+	assert_int_equal(fields_parse(b.data, b.len, &fb), -1);
+	assert_int_equal(fb.n, 0);
+
+	struct span groups[3] = {
+		{ "Reporting-MTA: dns; a.example\r\n", 31 },
+		{ b.data, b.len },
+		{ "Final-Recipient: rfc822; u@example.com\r\n", 40 },
+	};
+	struct fieldblock out[3];
+	int rc[3];
+	assert_int_equal(fields_parse_groups(groups, 3, out, rc, NULL), 1);
+	assert_int_equal(rc[0], 0);
+	assert_int_equal(rc[1], -1);
+	assert_int_equal(rc[2], 0);
+	assert_int_equal(out[0].n, 1);
+	assert_string_equal(out[0].v[0].value, "dns; a.example");
+	assert_int_equal(out[1].n, 0);
+	assert_int_equal(out[2].n, 1);
+	assert_string_equal(out[2].v[0].value, "rfc822; u@example.com");
+	for (int i = 0; i < 3; i++)
+		fields_free(&out[i]);
+	buf_free(&b);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_parse_values),
+		cmocka_unit_test(test_field_count_limit),
 		cmocka_unit_test(test_parse_non_utf8),
 		cmocka_unit_test(test_parse_block_edges),
 		cmocka_unit_test(test_split_groups),

@@ -184,11 +184,128 @@ test_long_field_capped(void **state)
 	buf_free(&b);
 }
 
+/* text made of n copies of unit, NUL-terminated; caller frees. */
+static char *
+repeat(const char *unit, size_t n, size_t *lenp)
+{
+	size_t u = strlen(unit);
+	char *t = xmalloc(u * n + 1);
+
+	for (size_t i = 0; i < n; i++)
+		memcpy(t + i * u, unit, u);
+	t[u * n] = '\0';
+	*lenp = u * n;
+	return t;
+}
+
+/*
+ * message_fields_within: field lines counted per block (an empty line
+ * ends one), with CRLF, LF and lone CR line ends; continuation lines and
+ * lines that are not fields do not count and do not end a block.
+ */
+static void
+test_fields_within(void **state)
+{
+	(void)state;
+	size_t len;
+	char *t = repeat("a:b\r\n", 1000, &len);
+	assert_true(message_fields_within(t, len, 1000));
+	assert_false(message_fields_within(t, len, 999));
+	free(t);
+	t = repeat("a:b\n", 1001, &len);
+	assert_false(message_fields_within(t, len, 1000));
+	free(t);
+	t = repeat("a:b\r", 1001, &len);
+	assert_false(message_fields_within(t, len, 1000));
+	assert_true(message_fields_within(t, len, 1001));
+	free(t);
+	/* Blocks of 600 between empty lines: each one within 600. */
+	t = repeat("X-Name : v\r\n", 600, &len);
+	struct buf b = { 0 };
+	for (int i = 0; i < 5; i++) {
+		buf_append(&b, t, len);
+		buf_append(&b, "\r\n", 2);
+	}
+	free(t);
+	assert_true(message_fields_within(b.data, b.len, 600));
+	assert_false(message_fields_within(b.data, b.len, 599));
+	buf_free(&b);
+	/* Folded lines are one field; text lines neither count nor reset. */
+	t = repeat(" folded\r\n", 5000, &len);
+	buf_append(&b, "a:b\r\n", 5);
+	buf_append(&b, t, len);
+	assert_true(message_fields_within(b.data, b.len, 1));
+	free(t);
+	buf_free(&b);
+	t = repeat("a:b\nno colon here\n:x\n\tc:d\n", 300, &len);
+	assert_true(message_fields_within(t, len, 300));
+	assert_false(message_fields_within(t, len, 299));
+	free(t);
+	assert_true(message_fields_within("", 0, 1));
+}
+
+/*
+ * message_load refuses, without parsing, a header block over the limit
+ * anywhere (here a MIME part's) and more delimiter lines than
+ * MESSAGE_MAX_PARTS parts need; message_load_max takes another limit.
+ */
+static void
+test_load_limits(void **state)
+{
+	(void)state;
+	struct message m;
+	struct buf b = { 0 };
+	size_t len;
+	char *t = repeat("X-P: v\n", 1001, &len);
+
+	buf_puts(&b, "Subject: x\nContent-Type: multipart/mixed; "
+	    "boundary=\"B\"\n\n--B\n");
+	buf_append(&b, t, len);
+	buf_puts(&b, "\nbody\n--B--\n");
+	free(t);
+	assert_int_equal(message_load(&m, b.data, b.len), -1);
+	assert_true(m.too_many_fields);
+	assert_false(m.too_many_parts);
+	assert_null(m.mime);
+	assert_string_equal(m.text, "");
+	message_free(&m);
+	assert_int_equal(message_load_max(&m, b.data, b.len, 1001), 0);
+	assert_false(m.too_many_fields);
+	assert_non_null(m.mime);
+	size_t depth, parts;
+	message_mime_shape(&m, &depth, &parts);
+	assert_int_equal(parts, 2);
+	message_free(&m);
+	buf_free(&b);
+
+	buf_puts(&b, "Content-Type: multipart/mixed; boundary=\"B\"\r\n\r\n");
+	t = repeat("--B\r\n\r\n", 2 * MESSAGE_MAX_PARTS + 2, &len);
+	buf_append(&b, t, len);
+	free(t);
+	assert_int_equal(message_load(&m, b.data, b.len), -1);
+	assert_true(m.too_many_parts);
+	assert_null(m.mime);
+	message_free(&m);
+	/* As many as MESSAGE_MAX_PARTS parts need still load. */
+	b.len = 0;
+	buf_puts(&b, "Content-Type: multipart/mixed; boundary=\"B\"\r\n\r\n");
+	t = repeat("--B\r\n\r\n", 2 * MESSAGE_MAX_PARTS, &len);
+	buf_append(&b, t, len);
+	free(t);
+	assert_int_equal(message_load(&m, b.data, b.len), 0);
+	assert_false(m.too_many_parts);
+	assert_non_null(m.mime);
+	message_free(&m);
+	buf_free(&b);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_line_endings),
+		cmocka_unit_test(test_fields_within),
+		cmocka_unit_test(test_load_limits),
 		cmocka_unit_test(test_children_spans),
 		cmocka_unit_test(test_transfer_decoding),
 		cmocka_unit_test(test_unterminated_multipart),
