@@ -1274,10 +1274,16 @@ static const char *const reason_rules[][2] = {
 	{ "requireptr", "(?i)unresolvable (?:client|host|ip|address)" },
 	{ "requireptr", "(?i)(?:ip|address|client|host) (?:name )?(?:does not|doesn't|did not) resolve" },
 	{ "requireptr", "(?i)no (?:host)?name for (?:your |the )?(?:ip|address)" },
+	{ "requireptr", "(?i)mismatches client ip" },
+	{ "requireptr", "(?i)ip name lookup failed" },
 	/* not a mail system: Null MX or a refusal of all mail */
 	{ "notaccept", "(?i)does not accept mail" },
 	{ "notaccept", "(?i)not accept(?:ing)? (?:any )?(?:e-?)?mail" },
 	{ "notaccept", "(?i)null mx" },
+	{ "notaccept", "(?i)no mx" },
+	{ "notaccept", "(?i)no smtp service" },
+	{ "notaccept", "(?i)find a mail exchanger" },
+	{ "notaccept", "(?i)(?:doesn't|does not) receive (?:e-?)?mail" },
 	/* the sender's address or domain is refused */
 	{ "rejected", "(?i)sender address rejected" },
 	{ "rejected", "(?i)sender (?:address |domain )?(?:is )?(?:rejected|refused|denied|blocked|invalid|unknown|not allowed)" },
@@ -1341,6 +1347,8 @@ static const char *const reason_rules[][2] = {
 	{ "failedstarttls", "(?i)starttls" },
 	{ "failedstarttls", "(?i)\\btls\\b.{0,40}(?:required|failed|handshake)" },
 	{ "securityerror", "(?i)authentication required" },
+	{ "securityerror", "(?i)unauthenticated senders" },
+	{ "securityerror", "(?i)smtp authentication" },
 	{ "securityerror", "(?i)must (?:be )?authenticat" },
 	{ "securityerror", "(?i)encryption required" },
 	/* the recipient has moved or is disabled */
