@@ -545,11 +545,20 @@ request_cb(struct evhttp_request *req, void *arg)
 		    "text/plain; version=0.0.4; charset=utf-8", body);
 		free(body);
 	} else if (strcmp(path, "/api/check-liveness/v1") == 0) {
-		if (lf != NULL && logfile_healthy(lf))
-			reply_text(req, 200, "OK", "text/plain", "OK\n");
-		else
+		char why[512], *body;
+
+		if (lf == NULL || !logfile_healthy(lf))
 			reply_text(req, 503, "Service Unavailable", "text/plain",
 			    "log unhealthy: records cannot be written\n");
+		else if (!logfile_storage_ok(lf, why, sizeof(why))) {
+			/* As KumoMTA: new messages cannot be received. */
+			body = xasprintf("storage low: new messages are refused: "
+			    "%s\n", why);
+			reply_text(req, 503, "Service Unavailable", "text/plain",
+			    body);
+			free(body);
+		} else
+			reply_text(req, 200, "OK", "text/plain", "OK\n");
 	} else
 		reply_text(req, 404, "Not Found", "text/plain", "not found\n");
 }

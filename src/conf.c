@@ -34,6 +34,8 @@ enum key_type {
 	K_COMPRESSION,
 	K_LEVEL,
 	K_FACTOR,
+	K_MINFREE,		/* "10%", or bytes: 1000000, "1GB" */
+	K_MINFREE_INODES,	/* "10%", or inodes: 100000 */
 };
 
 struct key {
@@ -95,6 +97,11 @@ static const struct key keys[] = {
 	KEY("logs", "headers", K_STRLIST, headers),
 	KEY("logs", "max_records_per_message", K_COUNT,
 	    max_records_per_message),
+	KEY("logs", "min_free_space", K_MINFREE, log_min_free_space),
+	KEY("logs", "min_free_inodes", K_MINFREE_INODES, log_min_free_inodes),
+	KEY("relay", "min_free_space", K_MINFREE, spool_min_free_space),
+	KEY("relay", "min_free_inodes", K_MINFREE_INODES,
+	    spool_min_free_inodes),
 	KEY("bounce_classifier", "files", K_STRLIST, classifier_files),
 	KEY("admin", "listen", K_STRING, admin_listen),
 	KEY("relay", "spool_dir", K_STRING, spool_dir),
@@ -181,6 +188,11 @@ config_defaults(void)
 	c->max_segment_duration = 0;
 	c->fsync = true;
 	c->max_records_per_message = DEFAULT_MAX_RECORDS_PER_MESSAGE;
+	/* KumoMTA's defaults: below them, reception is refused. */
+	c->log_min_free_space = (struct min_free){ true, 10 };
+	c->log_min_free_inodes = (struct min_free){ true, 10 };
+	c->spool_min_free_space = (struct min_free){ true, 10 };
+	c->spool_min_free_inodes = (struct min_free){ true, 10 };
 	strlist_add(&c->classifier_files, OOBD_DATADIR "/bounce_rules.toml");
 	c->spool_dir = xstrdup(OOBD_LOCALSTATEDIR "/spool/oobd");
 	c->retry_interval = 60;
@@ -331,6 +343,36 @@ set_value(struct config *c, const struct key *k, json_t *v)
 			return xstrdup("expected a number from 1 to 100");
 		*(double *)field = json_number_value(v);
 		return NULL;
+	case K_MINFREE:
+	case K_MINFREE_INODES: {
+		struct min_free *mf = field;
+		const char *t = json_is_string(v) ? json_string_value(v) : NULL;
+		size_t tl = t != NULL ? strlen(t) : 0;
+		char *end;
+
+		if (json_is_integer(v) && json_integer_value(v) >= 0) {
+			*mf = (struct min_free){ false,
+			    (double)json_integer_value(v) };
+			return NULL;
+		}
+		if (t != NULL && tl > 1 && t[tl - 1] == '%') {
+			double d = strtod(t, &end);
+			if (end == t + tl - 1 && t[0] >= '0' && t[0] <= '9' &&
+			    d >= 0 && d <= 100) {
+				*mf = (struct min_free){ true, d };
+				return NULL;
+			}
+		} else if (t != NULL && k->type == K_MINFREE &&
+		    parse_size(t, &u) == 0) {
+			*mf = (struct min_free){ false, (double)u };
+			return NULL;
+		}
+		return xstrdup(k->type == K_MINFREE ?
+		    "expected a percentage such as \"10%\" or a size such as "
+		    "\"1GB\"" :
+		    "expected a percentage such as \"10%\" or a number of "
+		    "inodes");
+	}
 	}
 	return xstrdup("unsupported key type");
 }
@@ -589,6 +631,17 @@ config_key_value(const struct config *c, size_t i)
 	case K_LEVEL:
 		v = json_integer(*(const int *)field);
 		break;
+	case K_MINFREE:
+	case K_MINFREE_INODES: {
+		const struct min_free *mf = field;
+		if (mf->percent) {
+			char pct[32];
+			snprintf(pct, sizeof(pct), "%g%%", mf->value);
+			v = json_string(pct);
+		} else
+			v = json_integer((json_int_t)mf->value);
+		break;
+	}
 	}
 	if (v == NULL)
 		return NULL;

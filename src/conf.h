@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "logfile.h"
 #include "util.h"
 
 /* [logs] max_records_per_message; `oobd parse` applies it too. */
@@ -77,6 +78,8 @@ struct config {
 	struct strlist meta;
 	struct strlist headers;
 	size_t	 max_records_per_message;	/* OOB records of one message */
+	struct min_free log_min_free_space;	/* below: 452 4.3.1 at MAIL */
+	struct min_free log_min_free_inodes;
 
 	/* [bounce_classifier] */
 	struct strlist classifier_files;
@@ -86,6 +89,8 @@ struct config {
 
 	/* [relay] */
 	char	*spool_dir;
+	struct min_free spool_min_free_space;
+	struct min_free spool_min_free_inodes;
 	char	*next_hop;		/* "[ip]:port" or "host:port"; NULL: none */
 	double	 retry_interval;	/* delay after the first failure */
 	double	 retry_factor;		/* each later delay is this much longer */

@@ -51,6 +51,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/types.h>
 #include <unistd.h>
 
@@ -66,6 +67,16 @@
 /* Longest line a repair keeps; a longer one cannot be a record of ours. */
 #define REPAIR_MAX_LINE	(64u << 20)
 #define REPAIR_SUFFIX	".repair"
+/* Seconds between attempts at a repair that failed (a full disk). */
+#define REPAIR_RETRY	5
+
+/* A file system whose free space gates new messages. */
+struct watch {
+	char		*what;		/* "log_dir", "spool_dir" */
+	char		*dir;
+	struct min_free	 space;
+	struct min_free	 inodes;
+};
 
 struct segment {
 	struct logfile	*lf;
@@ -103,6 +114,13 @@ struct logfile {
 	int			 fault_sync;
 	struct logfile_stats	 st;
 	struct logfile_recovery	 rec;
+	/* Failed segments whose repair failed too, retried by the tick. */
+	char			**pending;
+	size_t			 npending;
+	struct timespec		 retry_at;	/* CLOCK_MONOTONIC */
+	pthread_mutex_t		 wmu;		/* guards watches */
+	struct watch		*watches;
+	size_t			 nwatches;
 };
 
 static int	repair_segment(struct logfile *, const char *);
@@ -288,9 +306,18 @@ seg_unref_locked(struct logfile *lf, struct segment *seg)
 	if (seg->sink != NULL)
 		lf->ops->destroy(seg->sink);
 	close(seg->fd);
-	/* Nobody writes or syncs it any more: make it a complete file. */
-	if (seg->bad)
-		(void)repair_segment(lf, seg->name);
+	/*
+	 * Nobody writes or syncs it any more: make it a complete file. On a
+	 * full disk the copy may not fit: keep trying from the tick.
+	 */
+	if (seg->bad && repair_segment(lf, seg->name) != 0) {
+		lf->pending = xrealloc(lf->pending,
+		    (lf->npending + 1) * sizeof(*lf->pending));
+		lf->pending[lf->npending++] = seg->name;
+		seg->name = NULL;
+		clock_gettime(CLOCK_MONOTONIC, &lf->retry_at);
+		lf->retry_at.tv_sec += REPAIR_RETRY;
+	}
 	free(seg->name);
 	free(seg);
 }
@@ -817,6 +844,195 @@ scan_dir(struct logfile *lf, char **err)
 	return rc;
 }
 
+/*
+ * The last resort for a plain segment that cannot be copied (no space):
+ * cut it after its last whole line, in place, which needs no space.
+ */
+static int
+repair_plain_in_place(struct logfile *lf, const char *name)
+{
+	int fd = openat(lf->dirfd, name, O_RDWR | O_CLOEXEC);
+	struct stat st;
+	char buf[4096];
+	off_t end;
+
+	if (fd < 0 || fstat(fd, &st) != 0)
+		goto fail;
+	end = st.st_size;
+	while (end > 0) {
+		size_t want = end < (off_t)sizeof(buf) ? (size_t)end : sizeof(buf);
+		ssize_t r = pread(fd, buf, want, end - (off_t)want);
+		if (r != (ssize_t)want)
+			goto fail;
+		char *nl = memrchr(buf, '\n', want);
+		if (nl != NULL) {
+			end = end - (off_t)want + (nl - buf) + 1;
+			break;
+		}
+		end -= (off_t)want;
+	}
+	if (ftruncate(fd, end) != 0 || fsync(fd) != 0 ||
+	    fchmod(fd, st.st_mode & 07555) != 0)
+		goto fail;
+	log_msg(LOG_WARN, NULL, "event=log-repaired file=%s format=plain "
+	    "action=cut-in-place dropped_bytes=%lld", name,
+	    (long long)(st.st_size - end));
+	close(fd);
+	return 0;
+fail:
+	if (fd >= 0)
+		close(fd);
+	return -1;
+}
+
+/*
+ * Retry the repairs that failed (lf->mu held). final: the log is closing;
+ * a plain segment is then cut in place, and a zstd one that still cannot
+ * be rewritten is left writable for the repair at the next start.
+ */
+static void
+retry_pending_locked(struct logfile *lf, bool final)
+{
+	size_t kept = 0;
+
+	for (size_t i = 0; i < lf->npending; i++) {
+		char *name = lf->pending[i];
+		unsigned char head[4];
+		ssize_t hn = -1;
+		int fd;
+
+		if (repair_segment(lf, name) == 0) {
+			free(name);
+			continue;
+		}
+		if (final && (fd = openat(lf->dirfd, name, O_RDONLY |
+		    O_CLOEXEC)) >= 0) {
+			hn = pread(fd, head, sizeof(head), 0);
+			close(fd);
+		}
+		if (final && hn >= 0 && !sink_zstd.sniff(head, (size_t)hn) &&
+		    repair_plain_in_place(lf, name) == 0) {
+			free(name);
+			continue;
+		}
+		if (final)
+			log_msg(LOG_ERR, NULL, "event=log-repair-deferred file=%s "
+			    "reason=\"left writable; repaired at the next start\"",
+			    name);
+		lf->pending[kept++] = name;
+	}
+	lf->npending = kept;
+	clock_gettime(CLOCK_MONOTONIC, &lf->retry_at);
+	lf->retry_at.tv_sec += REPAIR_RETRY;
+}
+
+/* ---- free space ---- */
+
+static void
+watch_add(struct logfile *lf, const char *what, const char *dir,
+    const struct min_free *space, const struct min_free *inodes)
+{
+	pthread_mutex_lock(&lf->wmu);
+	lf->watches = xrealloc(lf->watches,
+	    (lf->nwatches + 1) * sizeof(*lf->watches));
+	lf->watches[lf->nwatches++] = (struct watch){ xstrdup(what),
+	    xstrdup(dir), *space, *inodes };
+	pthread_mutex_unlock(&lf->wmu);
+}
+
+void
+logfile_watch(struct logfile *lf, const char *what, const char *dir,
+    const struct min_free *space, const struct min_free *inodes)
+{
+	watch_add(lf, what, dir, space, inodes);
+}
+
+/*
+ * statvfs of dir, or, while it does not exist yet (a spool created on the
+ * first relayed message), of its nearest existing parent: the file system
+ * it will be created on.
+ */
+static int
+statvfs_near(const char *dir, struct statvfs *sv)
+{
+	char *p = xstrdup(dir);
+	int rc;
+
+	while ((rc = statvfs(p, sv)) != 0 && errno == ENOENT) {
+		char *slash = strrchr(p, '/');
+		if (slash == NULL || slash == p) {
+			rc = statvfs(slash == p ? "/" : ".", sv);
+			break;
+		}
+		*slash = '\0';
+	}
+	free(p);
+	return rc;
+}
+
+/* The floor in units of the file system: bytes or inodes. */
+static double
+floor_of(const struct min_free *m, double total)
+{
+	return m->percent ? total * m->value / 100.0 : m->value;
+}
+
+static void
+floor_text(char *out, size_t n, const struct min_free *m)
+{
+	if (m->percent)
+		snprintf(out, n, "%g%%", m->value);
+	else
+		snprintf(out, n, "%.0f", m->value);
+}
+
+bool
+logfile_storage_ok(struct logfile *lf, char *why, size_t whylen)
+{
+	bool ok = true;
+
+	if (lf == NULL)
+		return true;
+	pthread_mutex_lock(&lf->wmu);
+	for (size_t i = 0; i < lf->nwatches && ok; i++) {
+		const struct watch *w = &lf->watches[i];
+		struct statvfs sv;
+		char fl[32];
+
+		if (w->space.value <= 0 && w->inodes.value <= 0)
+			continue;
+		if (statvfs_near(w->dir, &sv) != 0) {
+			snprintf(why, whylen, "%s %s: cannot check free space: %s",
+			    w->what, w->dir, strerror(errno));
+			ok = false;
+			break;
+		}
+		double total = (double)sv.f_blocks * (double)sv.f_frsize;
+		double avail = (double)sv.f_bavail * (double)sv.f_frsize;
+		if (w->space.value > 0 && avail < floor_of(&w->space, total)) {
+			floor_text(fl, sizeof(fl), &w->space);
+			snprintf(why, whylen, "%s %s: %.0f bytes free of %.0f, "
+			    "below min_free_space %s", w->what, w->dir, avail,
+			    total, fl);
+			ok = false;
+			break;
+		}
+		/* A file system without an inode count (btrfs) has no floor. */
+		if (w->inodes.value > 0 && sv.f_files > 0 &&
+		    (double)sv.f_favail < floor_of(&w->inodes,
+		    (double)sv.f_files)) {
+			floor_text(fl, sizeof(fl), &w->inodes);
+			snprintf(why, whylen, "%s %s: %llu inodes free of %llu, "
+			    "below min_free_inodes %s", w->what, w->dir,
+			    (unsigned long long)sv.f_favail,
+			    (unsigned long long)sv.f_files, fl);
+			ok = false;
+		}
+	}
+	pthread_mutex_unlock(&lf->wmu);
+	return ok;
+}
+
 /* ---- the interface ---- */
 
 struct logfile *
@@ -850,6 +1066,9 @@ logfile_open(const struct logfile_config *cfg, char **err)
 		return NULL;
 	}
 	pthread_mutex_init(&lf->mu, NULL);
+	pthread_mutex_init(&lf->wmu, NULL);
+	watch_add(lf, "log_dir", lf->dir, &cfg->min_free_space,
+	    &cfg->min_free_inodes);
 	pthread_cond_init(&lf->cv, NULL);
 	pthread_cond_init(&lf->sync_cv, NULL);
 	if (lf->cfg.fsync) {
@@ -1275,9 +1494,14 @@ logfile_rotate(struct logfile *lf)
 void
 logfile_tick(struct logfile *lf)
 {
+	struct timespec now;
+
 	pthread_mutex_lock(&lf->mu);
 	if (lf->cur != NULL && seg_expired(lf->cur))
 		(void)seg_close_locked(lf);
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (lf->npending > 0 && ts_le(lf->retry_at, now))
+		retry_pending_locked(lf, false);
 	pthread_mutex_unlock(&lf->mu);
 }
 
@@ -1308,7 +1532,18 @@ logfile_close(struct logfile *lf)
 		pthread_mutex_lock(&lf->mu);
 	}
 	(void)seg_close_locked(lf);
+	if (lf->npending > 0)
+		retry_pending_locked(lf, true);
+	for (size_t i = 0; i < lf->npending; i++)
+		free(lf->pending[i]);
+	free(lf->pending);
 	pthread_mutex_unlock(&lf->mu);
+	for (size_t i = 0; i < lf->nwatches; i++) {
+		free(lf->watches[i].what);
+		free(lf->watches[i].dir);
+	}
+	free(lf->watches);
+	pthread_mutex_destroy(&lf->wmu);
 	pthread_cond_destroy(&lf->sync_cv);
 	pthread_cond_destroy(&lf->cv);
 	pthread_mutex_destroy(&lf->mu);

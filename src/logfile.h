@@ -15,6 +15,16 @@
 #include <stdint.h>
 #include <time.h>
 
+/*
+ * A floor of free space or free inodes on a file system, as KumoMTA's
+ * min_free_space and min_free_inodes: a percentage of the file system's
+ * total, or an absolute amount (bytes, or inodes). Zero is no floor.
+ */
+struct min_free {
+	bool	 percent;
+	double	 value;
+};
+
 struct logfile_config {
 	const char *dir;		/* created if missing */
 	bool	 compress;		/* zstd (KumoMTA's format) or plain lines */
@@ -22,6 +32,8 @@ struct logfile_config {
 	uint64_t max_file_size;		/* uncompressed bytes per segment */
 	double	 max_segment_duration;	/* seconds; 0 = unlimited */
 	bool	 fsync;			/* fdatasync before commit returns */
+	struct min_free min_free_space;	/* of dir's file system */
+	struct min_free min_free_inodes;
 };
 
 struct logfile;
@@ -91,12 +103,33 @@ int	 logfile_batch_commit_async(struct logfile *lf, struct log_batch *b,
 	    struct log_waiter *w);
 void	 logfile_batch_free(struct log_batch *b);
 
+/*
+ * Watch another directory's file system too (the relay spool), with its
+ * own floors; what names it in the reasons ("spool_dir").
+ */
+void	 logfile_watch(struct logfile *lf, const char *what, const char *dir,
+	    const struct min_free *space, const struct min_free *inodes);
+/*
+ * Is there room for new messages? Every watched file system (the log's
+ * own first) is checked with statvfs; false, with one line in why, when one
+ * is below a floor or cannot be checked. New transactions are refused then
+ * (452 4.3.1) and the liveness check says why.
+ */
+bool	 logfile_storage_ok(struct logfile *lf, char *why, size_t whylen);
+
 /* Close the current segment (SIGUSR1, age rotation); the next commit opens a new one. */
 int	 logfile_rotate(struct logfile *lf);
-/* Close any segment whose age is past max_segment_duration (timer). */
+/*
+ * Close any segment whose age is past max_segment_duration, and retry the
+ * repair of a failed segment that could not be repaired yet (at most every
+ * few seconds), e.g. once a full disk has room again (timer).
+ */
 void	 logfile_tick(struct logfile *lf);
 bool	 logfile_healthy(const struct logfile *lf);
-/* Finish the segment (complete zstd frame, read-only) and free. */
+/*
+ * Finish the segment (complete zstd frame, read-only), repair any failed
+ * segment still waiting for it (in place if a copy does not fit), and free.
+ */
 void	 logfile_close(struct logfile *lf);
 
 /* Counters for metrics. */

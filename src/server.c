@@ -916,6 +916,8 @@ server_init(struct server *srv, struct config *cfg, bool check_only,
 		.max_file_size = cfg->max_file_size,
 		.max_segment_duration = cfg->max_segment_duration,
 		.fsync = cfg->fsync,
+		.min_free_space = cfg->log_min_free_space,
+		.min_free_inodes = cfg->log_min_free_inodes,
 	};
 	srv->log = logfile_open(&lc, &err);
 	if (srv->log == NULL) {
@@ -923,6 +925,8 @@ server_init(struct server *srv, struct config *cfg, bool check_only,
 		free(err);
 		return -1;
 	}
+	logfile_watch(srv->log, "spool_dir", cfg->spool_dir,
+	    &cfg->spool_min_free_space, &cfg->spool_min_free_inodes);
 
 	srv->pool = pool_new(srv->base, cfg->workers);
 	if ((srv->relay = relay_new(srv, errs)) == NULL)

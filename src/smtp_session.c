@@ -432,6 +432,10 @@ check_mail(struct smtp_session *s, const char *args)
 		session_reply(s, 503, "5.5.1", "Error: nested MAIL command");
 		return false;
 	}
+	if (!logfile_storage_ok(s->srv->log, NULL, 0)) {
+		session_reply(s, 452, "4.3.1", "Error: insufficient system storage");
+		return false;
+	}
 	return true;
 }
 
