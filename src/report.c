@@ -58,33 +58,51 @@ report_free(struct report *r)
 	memset(r, 0, sizeof(*r));
 }
 
+/* Whether word[0..n) is one RFC 2047 encoded word. */
+static bool
+encoded_word(const char *w, size_t n)
+{
+	return n >= 8 && w[0] == '=' && w[1] == '?' && w[n - 2] == '?' &&
+	    w[n - 1] == '=';
+}
+
 /*
- * A raw field value as one line: each line break and the whitespace
- * around it become one space, the ends trimmed, RFC 2047 words decoded.
+ * A raw field value as one line: valid UTF-8, whitespace runs one space,
+ * RFC 2047 words decoded. Each encoded word is decoded on its own and
+ * adjacent ones joined without the space between them (RFC 2047 §6.2):
+ * GMime decodes a run of base64 words as one, which loses every word after
+ * one that ends in padding.
  */
 static char *
 unfold_decode(const char *raw)
 {
+	char *valid = utf8_lossy(raw, strlen(raw));
 	struct buf b = { 0 };
-	char *dec, *out;
+	bool prev_encoded = false;
 
-	for (const char *p = raw; *p != '\0'; p++) {
-		if (*p == '\r' || *p == '\n' || *p == ' ' || *p == '\t') {
-			while (p[1] == '\r' || p[1] == '\n' || p[1] == ' ' ||
-			    p[1] == '\t')
-				p++;
-			if (b.len > 0 && p[1] != '\0')
-				buf_putc(&b, ' ');
-			continue;
-		}
-		buf_putc(&b, *p);
+	for (const char *p = valid; *p != '\0';) {
+		while (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n')
+			p++;
+		if (*p == '\0')
+			break;
+		size_t n = strcspn(p, " \t\r\n");
+		bool enc = encoded_word(p, n);
+		if (b.len > 0 && !(enc && prev_encoded))
+			buf_putc(&b, ' ');
+		if (enc) {
+			char *w = xstrndup(p, n);
+			char *d = g_mime_utils_header_decode_text(NULL, w);
+			buf_puts(&b, d != NULL ? d : w);
+			g_free(d);
+			free(w);
+		} else
+			buf_append(&b, p, n);
+		prev_encoded = enc;
+		p += n;
 	}
 	buf_putc(&b, '\0');
-	dec = g_mime_utils_header_decode_text(NULL, b.data);
-	out = xstrdup(dec != NULL ? dec : b.data);
-	g_free(dec);
-	buf_free(&b);
-	return out;
+	free(valid);
+	return buf_steal(&b);
 }
 
 json_t *
