@@ -186,16 +186,20 @@ input_data(const char *name, const char *data, size_t len, bool split,
 /*
  * Read fd to its end, or to more than limit bytes: then *over is set and
  * what was read is dropped (NULL returned, errno 0). NULL with errno set
- * on a read error.
+ * on a read error. size, when not 0, is what fstat says the file holds:
+ * the buffer is made that large at once rather than grown by doubling,
+ * which would cost up to twice the file at the peak.
  */
 static char *
-read_fd(int fd, size_t limit, size_t *lenp, bool *over)
+read_fd(int fd, size_t limit, size_t size, size_t *lenp, bool *over)
 {
 	struct buf b = { 0 };
 	char chunk[65536];
 	ssize_t n;
 
 	*over = false;
+	if (size > 0 && size <= limit)
+		buf_reserve(&b, size);
 	while ((n = read(fd, chunk, sizeof(chunk))) != 0) {
 		if (n < 0) {
 			if (errno == EINTR)
@@ -249,7 +253,9 @@ input_fd(int fd, const char *name, bool split, const struct input_opts *o,
 			return -1;
 		}
 	}
-	if ((data = read_fd(fd, limit, &len, &over)) == NULL) {
+	size_t size = S_ISREG(st.st_mode) && (uintmax_t)st.st_size < SIZE_MAX ?
+	    (size_t)st.st_size : 0;
+	if ((data = read_fd(fd, limit, size, &len, &over)) == NULL) {
 		if (over)
 			too_large(o, arg, name);
 		else
