@@ -91,6 +91,7 @@ static const struct key keys[] = {
 	KEY("logs", "compression_level", K_LEVEL, compression_level),
 	KEY("logs", "max_file_size", K_SIZE, max_file_size),
 	KEY("logs", "max_segment_duration", K_DURATION, max_segment_duration),
+	KEY("logs", "retention", K_DURATION, retention),
 	KEY("logs", "fsync", K_BOOL, fsync),
 	KEY("logs", "kumo_strict", K_BOOL, kumo_strict),
 	KEY("logs", "meta", K_STRLIST, meta),
@@ -186,6 +187,7 @@ config_defaults(void)
 	c->compression_level = 0;
 	c->max_file_size = 1000000000;
 	c->max_segment_duration = 0;
+	c->retention = 0;		/* keep every segment */
 	c->fsync = true;
 	c->max_records_per_message = DEFAULT_MAX_RECORDS_PER_MESSAGE;
 	/* KumoMTA's defaults: below them, reception is refused. */

@@ -73,6 +73,7 @@ struct config {
 	int	 compression_level;
 	uint64_t max_file_size;
 	double	 max_segment_duration;	/* 0: unlimited */
+	double	 retention;		/* finished segments older go; 0: keep */
 	bool	 fsync;
 	bool	 kumo_strict;
 	struct strlist meta;

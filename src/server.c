@@ -37,6 +37,7 @@
 #include "logfile.h"
 #include "pool.h"
 #include "relay.h"
+#include "retention.h"
 #include "server.h"
 #include "smtp_session.h"
 #include "util.h"
@@ -1251,3 +1252,4 @@ server_free(struct server *srv)
 		event_base_free(srv->base);
 	memset(srv, 0, sizeof(*srv));
 }
+	retention_tick(srv->cfg->log_dir, srv->cfg->retention);
