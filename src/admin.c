@@ -18,17 +18,20 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <pthread.h>
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "admin.h"
 #include "logfile.h"
+#include "relay.h"
 #include "util.h"
 
 #define MAX_SERIES	128
@@ -510,6 +513,7 @@ render_process(struct buf *b)
 struct admin {
 	struct evhttp	*http;
 	struct logfile *const *lf;
+	struct relay *const *relay;	/* NULL until admin_set_relay */
 };
 
 static void
@@ -527,6 +531,170 @@ reply_text(struct evhttp_request *req, int code, const char *reason,
 	evbuffer_free(out);
 }
 
+/* ---- the relay queue: `oobd queue` ---- */
+
+/*
+ * Who may use the queue endpoints. The admin listener has no accounts, so
+ * the queue is for local callers, checked three ways: the peer is a
+ * loopback address (whatever [admin] listen binds, a remote host cannot
+ * list or change the queue); the Host header, when sent, names a loopback
+ * address or localhost (a web page that rebinds its own name to 127.0.0.1
+ * sends its name); and a command (POST) carries "X-Oobd-Request: queue",
+ * which a browser sends cross-origin only after a preflight that the
+ * listener refuses (OPTIONS is not allowed), so a page cannot forge one.
+ * Every local user who can connect to the port may use it, as every local
+ * user may run postqueue; oobd(8) says so.
+ */
+static bool
+loopback_peer(struct evhttp_request *req)
+{
+	struct evhttp_connection *c = evhttp_request_get_connection(req);
+	const struct sockaddr *sa = c != NULL ? evhttp_connection_get_addr(c) :
+	    NULL;
+
+	if (sa == NULL)
+		return false;
+	if (sa->sa_family == AF_INET)
+		return (ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr)
+		    >> 24) == 127;
+	if (sa->sa_family == AF_INET6) {
+		const struct in6_addr *a6 =
+		    &((const struct sockaddr_in6 *)sa)->sin6_addr;
+		return IN6_IS_ADDR_LOOPBACK(a6) || (IN6_IS_ADDR_V4MAPPED(a6) &&
+		    a6->s6_addr[12] == 127);
+	}
+	return false;
+}
+
+static bool
+loopback_host(struct evhttp_request *req)
+{
+	const char *h = evhttp_find_header(evhttp_request_get_input_headers(req),
+	    "Host");
+	char host[64];
+	struct in_addr a4;
+	struct in6_addr a6;
+	size_t n;
+
+	if (h == NULL)
+		return true;		/* HTTP/1.0 clients need not send one */
+	if (h[0] == '[') {
+		const char *end = strchr(h, ']');
+		n = end != NULL ? (size_t)(end - h - 1) : sizeof(host);
+		if (n >= sizeof(host))
+			return false;
+		memcpy(host, h + 1, n);
+		host[n] = '\0';
+		return inet_pton(AF_INET6, host, &a6) == 1 &&
+		    IN6_IS_ADDR_LOOPBACK(&a6);
+	}
+	n = strcspn(h, ":");
+	if (n >= sizeof(host))
+		return false;
+	memcpy(host, h, n);
+	host[n] = '\0';
+	if (strcasecmp(host, "localhost") == 0)
+		return true;
+	return inet_pton(AF_INET, host, &a4) == 1 &&
+	    (ntohl(a4.s_addr) >> 24) == 127;
+}
+
+static void
+reply_json(struct evhttp_request *req, int code, const char *reason,
+    json_t *body)
+{
+	char *text = json_dumps(body, JSON_COMPACT);
+	char *line = xasprintf("%s\n", text != NULL ? text : "{}");
+
+	reply_text(req, code, reason, "application/json", line);
+	free(line);
+	free(text);
+	json_decref(body);
+}
+
+static void
+queue_error(struct evhttp_request *req, int code, const char *reason,
+    const char *why)
+{
+	reply_json(req, code, reason, json_pack("{s:s}", "error", why));
+}
+
+/*
+ * GET /api/queue/v1: the list. POST /api/queue/v1/flush, POST
+ * /api/queue/v1/delete?id=ID (or id=ALL). sub is what follows the prefix.
+ */
+static void
+queue_request(struct admin *a, struct evhttp_request *req, const char *sub)
+{
+	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+	struct relay *r = a->relay != NULL ? *a->relay : NULL;
+
+	if (!loopback_peer(req) || !loopback_host(req)) {
+		queue_error(req, 403, "Forbidden", "the queue is for local "
+		    "callers only");
+		return;
+	}
+	if (*sub == '\0') {
+		if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_HEAD) {
+			queue_error(req, 405, "Method Not Allowed", "use GET");
+			return;
+		}
+		reply_json(req, 200, "OK", json_pack("{s:o}", "messages",
+		    relay_queue_list(r)));
+		return;
+	}
+	if (strcmp(sub, "/flush") != 0 && strcmp(sub, "/delete") != 0) {
+		queue_error(req, 404, "Not Found", "not found");
+		return;
+	}
+	if (cmd != EVHTTP_REQ_POST) {
+		queue_error(req, 405, "Method Not Allowed", "use POST");
+		return;
+	}
+	const char *tag = evhttp_find_header(
+	    evhttp_request_get_input_headers(req), "X-Oobd-Request");
+	if (tag == NULL || strcmp(tag, "queue") != 0) {
+		queue_error(req, 403, "Forbidden",
+		    "a command needs the header X-Oobd-Request: queue");
+		return;
+	}
+	if (strcmp(sub, "/flush") == 0) {
+		size_t n = relay_queue_flush(r);
+		reply_json(req, 200, "OK", json_pack("{s:I}", "flushed",
+		    (json_int_t)n));
+		return;
+	}
+	struct evkeyvalq q;
+	const char *query = evhttp_uri_get_query(
+	    evhttp_request_get_evhttp_uri(req));
+	const char *id;
+	if (query == NULL || evhttp_parse_query_str(query, &q) != 0) {
+		queue_error(req, 400, "Bad Request", "delete needs id=ID or "
+		    "id=ALL");
+		return;
+	}
+	id = evhttp_find_header(&q, "id");
+	if (id == NULL || id[0] == '\0') {
+		evhttp_clear_headers(&q);
+		queue_error(req, 400, "Bad Request", "delete needs id=ID or "
+		    "id=ALL");
+		return;
+	}
+	size_t busy;
+	bool found;
+	size_t n = relay_queue_delete(r, strcmp(id, "ALL") == 0 ? NULL : id,
+	    &busy, &found);
+	if (strcmp(id, "ALL") != 0 && !found)
+		queue_error(req, 404, "Not Found", "no such message");
+	else if (strcmp(id, "ALL") != 0 && busy > 0)
+		queue_error(req, 409, "Conflict", "the message is being "
+		    "delivered or its record written: try again");
+	else
+		reply_json(req, 200, "OK", json_pack("{s:I,s:I}", "deleted",
+		    (json_int_t)n, "busy", (json_int_t)busy));
+	evhttp_clear_headers(&q);
+}
+
 static void
 request_cb(struct evhttp_request *req, void *arg)
 {
@@ -537,6 +705,13 @@ request_cb(struct evhttp_request *req, void *arg)
 
 	if (path == NULL) {
 		reply_text(req, 400, "Bad Request", "text/plain", "bad request\n");
+		return;
+	}
+	/* POST is for the queue's commands only. */
+	if (evhttp_request_get_command(req) == EVHTTP_REQ_POST &&
+	    strncmp(path, "/api/queue/v1/", 14) != 0) {
+		reply_text(req, 405, "Method Not Allowed", "text/plain",
+		    "method not allowed\n");
 		return;
 	}
 	if (strcmp(path, "/metrics") == 0) {
@@ -559,7 +734,10 @@ request_cb(struct evhttp_request *req, void *arg)
 			free(body);
 		} else
 			reply_text(req, 200, "OK", "text/plain", "OK\n");
-	} else
+	} else if (strncmp(path, "/api/queue/v1", 13) == 0 &&
+	    (path[13] == '\0' || path[13] == '/'))
+		queue_request(a, req, path + 13);
+	else
 		reply_text(req, 404, "Not Found", "text/plain", "not found\n");
 }
 
@@ -580,12 +758,20 @@ admin_start(struct event_base *base, int fd, struct logfile *const *lf,
 		free(a);
 		return NULL;
 	}
-	evhttp_set_allowed_methods(a->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD);
+	evhttp_set_allowed_methods(a->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD |
+	    EVHTTP_REQ_POST);
 	evhttp_set_timeout(a->http, 30);
 	evhttp_set_max_headers_size(a->http, 16384);
 	evhttp_set_max_body_size(a->http, 0);
 	evhttp_set_gencb(a->http, request_cb, a);
 	return a;
+}
+
+void
+admin_set_relay(struct admin *a, struct relay *const *relay)
+{
+	if (a != NULL)
+		a->relay = relay;
 }
 
 void

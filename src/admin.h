@@ -79,6 +79,13 @@ char	*metrics_render(struct logfile *lf);
  */
 struct admin *admin_start(struct event_base *base, int fd,
 	    struct logfile *const *lf, char **err);
+/*
+ * The relay whose queue /api/queue/v1 lists and changes (`oobd queue`),
+ * read through *relay at each request; until this is called, or while it
+ * is NULL, the queue is empty and commands find nothing.
+ */
+struct relay;
+void	 admin_set_relay(struct admin *a, struct relay *const *relay);
 void	 admin_stop(struct admin *a);
 
 #endif

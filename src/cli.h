@@ -16,6 +16,7 @@ enum {
 	EXIT_OK = 0,
 	EXIT_ERROR = 1,		/* configuration, input or run-time error */
 	EXIT_USAGE = 2,		/* bad command line */
+	EXIT_NOT_RUNNING = 3,	/* oobd queue: the daemon cannot be reached */
 };
 
 /* "oobd VERSION" on f: every subcommand's --version. */
@@ -23,5 +24,6 @@ void	 cli_version(FILE *f);
 
 int	 cmd_config(int argc, char **argv);
 int	 cmd_report(int argc, char **argv);
+int	 cmd_queue(int argc, char **argv);
 
 #endif

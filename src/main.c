@@ -35,6 +35,7 @@ usage(FILE *f)
 	    "configuration\n"
 	    "       oobd report [options] [LOGDIR|FILE...]  summarise the "
 	    "records\n"
+	    "       oobd queue [-c FILE] list|flush|delete ID...|delete ALL\n"
 	    "       oobd --version | --help | COMMAND --help\n"
 	    "  -c, --config FILE  configuration file (default " DEFAULT_CONFIG
 	    ")\n"
@@ -135,6 +136,7 @@ main(int argc, char **argv)
 		{ "test", no_argument, NULL, 't' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "queue", cmd_queue },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};

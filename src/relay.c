@@ -319,6 +319,7 @@ relay_msg_free(struct relay_msg *m)
 	for (size_t i = 0; i < m->nlines; i++)
 		free(m->lines[i]);
 	spool_entry_free(m->e);
+	free(m->last_reply);
 	free(m);
 }
 
@@ -550,6 +551,16 @@ relay_msg_outcome(struct relay_msg *m, const struct response *resp,
 	log_msg(LOG_INFO, c ? c->session : NULL, "event=relay id=%s hop=%s "
 	    "result=%s code=%d attempts=%u", m->e->id, m->hop->name,
 	    record_type_name(type), resp->code, m->attempts);
+	if (!m->final) {
+		free(m->last_reply);
+		if (resp->has_enhanced)
+			m->last_reply = xasprintf("%d %u.%u.%u %s", resp->code,
+			    resp->cls, resp->subject, resp->detail,
+			    resp->content ? resp->content : "");
+		else
+			m->last_reply = xasprintf("%d %s", resp->code,
+			    resp->content ? resp->content : "");
+	}
 	if (!m->final) {
 		struct timespec now;
 		clock_gettime(CLOCK_REALTIME, &now);
@@ -835,4 +846,152 @@ relay_release(struct relay *r, struct relay_batch *b, bool deliver)
 	pthread_mutex_unlock(&r->lock);
 	b->head = NULL;
 	event_active(r->inbox_ev, EV_READ, 0);
+}
+
+/* ------------------------------------------------------ `oobd queue` */
+
+static bool
+msg_ready(const struct relay_msg *m)
+{
+	for (const struct relay_msg *x = m->hop->ready; x != NULL; x = x->next)
+		if (x == m)
+			return true;
+	return false;
+}
+
+/* Waiting for its retry timer, nothing of it being written. */
+static bool
+msg_deferred(const struct relay_msg *m)
+{
+	return m->nlines == 0 && m->timer != NULL &&
+	    evtimer_pending(m->timer, NULL);
+}
+
+static const char *
+msg_state(const struct relay_msg *m)
+{
+	if (m->nlines > 0)
+		return "writing";
+	if (msg_deferred(m))
+		return "deferred";
+	if (msg_ready(m))
+		return "ready";
+	return "active";
+}
+
+static json_t *
+time_value(double t)
+{
+	char buf[48];
+
+	format_rfc3339(buf, sizeof(buf), (time_t)t, 0);
+	return json_string(buf);
+}
+
+json_t *
+relay_queue_list(struct relay *r)
+{
+	json_t *a = json_array();
+
+	for (struct relay_msg *m = r != NULL ? r->all : NULL; m != NULL;
+	    m = m->all_next) {
+		const char *state = msg_state(m);
+		json_t *o = json_object();
+		/* Lossy: an address may hold any bytes (SMTPUTF8 or not). */
+		json_object_set_new(o, "id", json_string(m->e->id));
+		json_object_set_new(o, "sender", json_string_lossy(m->e->sender));
+		json_object_set_new(o, "recipient",
+		    json_string_lossy(m->e->recipient));
+		json_object_set_new(o, "queue", json_string_lossy(m->e->queue));
+		json_object_set_new(o, "hop", json_string_lossy(m->hop->name));
+		json_object_set_new(o, "size", json_integer((json_int_t)
+		    m->e->size));
+		json_object_set_new(o, "created",
+		    time_value((double)m->e->created.tv_sec));
+		json_object_set_new(o, "attempts", json_integer(m->attempts));
+		json_object_set_new(o, "state", json_string(state));
+		json_object_set_new(o, "next_attempt",
+		    strcmp(state, "deferred") == 0 ? time_value(m->due) :
+		    json_null());
+		json_object_set_new(o, "last_reply", m->last_reply != NULL ?
+		    json_string_lossy(m->last_reply) : json_null());
+		json_array_append_new(a, o);
+	}
+	return a;
+}
+
+size_t
+relay_queue_flush(struct relay *r)
+{
+	size_t n = 0;
+
+	for (struct relay_msg *m = r != NULL ? r->all : NULL; m != NULL;
+	    m = m->all_next)
+		if (msg_deferred(m)) {
+			evtimer_del(m->timer);
+			ready_push(m->hop, m);
+			n++;
+		}
+	for (struct hop *h = r != NULL ? r->hops : NULL; h != NULL; h = h->next)
+		if (h->ready != NULL)
+			relay_hop_kick(h);
+	if (n > 0)
+		log_msg(LOG_INFO, NULL, "event=queue-flushed messages=%zu", n);
+	return n;
+}
+
+/* Take m out of its hop's ready queue. */
+static void
+ready_remove(struct relay_msg *m)
+{
+	struct hop *h = m->hop;
+	struct relay_msg *prev = NULL;
+
+	for (struct relay_msg *x = h->ready; x != NULL; prev = x, x = x->next)
+		if (x == m) {
+			if (prev != NULL)
+				prev->next = x->next;
+			else
+				h->ready = x->next;
+			if (h->ready_tail == m)
+				h->ready_tail = prev;
+			m->next = NULL;
+			return;
+		}
+}
+
+size_t
+relay_queue_delete(struct relay *r, const char *id, size_t *busy, bool *found)
+{
+	struct relay_msg *m, *next;
+	size_t n = 0;
+
+	*busy = 0;
+	*found = false;
+	for (m = r != NULL ? r->all : NULL; m != NULL; m = next) {
+		next = m->all_next;
+		if (id != NULL && strcmp(m->e->id, id) != 0)
+			continue;
+		*found = true;
+		bool deferred = msg_deferred(m), ready = msg_ready(m);
+		if (!deferred && !ready) {
+			(*busy)++;
+			continue;
+		}
+		if (spool_remove(r->spool, m->e->id) != 0 && errno != ENOENT) {
+			log_msg(LOG_ERR, NULL, "event=spool-remove-failed id=%s "
+			    "error=\"%s\"", m->e->id, strerror(errno));
+			(*busy)++;
+			continue;
+		}
+		log_msg(LOG_INFO, NULL, "event=queue-deleted id=%s hop=%s "
+		    "attempts=%u recipient=%s", m->e->id, m->hop->name,
+		    m->attempts, log_escape(m->e->recipient,
+		    strlen(m->e->recipient), 200));
+		if (ready)
+			ready_remove(m);
+		relay_msg_free(m);	/* frees its timer too */
+		n++;
+	}
+	return n;
 }

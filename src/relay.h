@@ -83,4 +83,29 @@ int	 relay_spool(struct relay *r, struct relay_batch *b,
  */
 void	 relay_release(struct relay *r, struct relay_batch *b, bool deliver);
 
+/*
+ * `oobd queue`, through the admin listener, on the event loop thread. r
+ * may be NULL (nothing relays).
+ *
+ * relay_queue_list: every message in the relay's hands, as a JSON array
+ * of objects: id, sender, recipient, queue, hop, size, created (RFC 3339),
+ * attempts, state ("ready": waiting for a connection, "active": in an SMTP
+ * transaction, "deferred": waiting for its retry, "writing": its record
+ * being written), next_attempt (RFC 3339, deferred only) and last_reply
+ * (the reply that deferred it, or null).
+ */
+json_t	*relay_queue_list(struct relay *r);
+/* Deferred messages retried now (their backoff goes on); how many. */
+size_t	 relay_queue_flush(struct relay *r);
+/*
+ * Remove a message (id), or every one (id NULL), from the spool and the
+ * retry schedule, as postsuper -d does: no record is written, the removal
+ * is logged (event=queue-deleted). A message in an SMTP transaction or
+ * whose record is being written cannot be removed then and counts as
+ * busy. Returns how many were removed; *busy gets the busy ones, and
+ * *found whether id was in the queue at all.
+ */
+size_t	 relay_queue_delete(struct relay *r, const char *id, size_t *busy,
+	    bool *found);
+
 #endif

@@ -49,6 +49,7 @@ struct relay_msg {
 	unsigned attempts;		/* attempts made so far */
 	struct event *timer;		/* retry, or writing a record again */
 	double	 due;			/* CLOCK_REALTIME of the retry */
+	char	*last_reply;		/* of the last deferred attempt */
 	/* the records of a pending write */
 	char	*lines[2];
 	enum record_type types[2];

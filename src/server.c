@@ -1025,6 +1025,7 @@ server_reload(struct server *srv)
 	if (errs.n > 0) {
 		for (size_t i = 0; i < errs.n; i++)
 			log_msg(LOG_ERR, NULL, "event=reload-error error=%s",
+		admin_set_relay(srv->admin, &srv->relay);
 			    log_escape(errs.v[i], strlen(errs.v[i]), 256));
 		log_msg(LOG_ERR, NULL, "event=reload-failed errors=%zu "
 		    "action=\"kept the running configuration\"", errs.n);

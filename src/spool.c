@@ -358,3 +358,38 @@ spool_recover(struct spool *sp, void (*fn)(void *arg, struct spool_entry *e),
 		*removed = gone;
 	return found;
 }
+
+size_t
+spool_scan(const char *dir, void (*fn)(void *arg, struct spool_entry *e),
+    void *arg, int *err)
+{
+	struct spool sp = { .dir = (char *)dir, .dirfd = -1 };
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	char **names = NULL;
+	size_t n = 0, found = 0;
+
+	*err = 0;
+	if (d == NULL) {
+		*err = errno;
+		return 0;
+	}
+	while ((de = readdir(d)) != NULL)
+		if (is_spool_id(de->d_name)) {
+			names = xrealloc(names, (n + 1) * sizeof(*names));
+			names[n++] = xstrdup(de->d_name);
+		}
+	closedir(d);
+	if (n > 0)
+		qsort(names, n, sizeof(*names), name_cmp);
+	for (size_t i = 0; i < n; i++) {
+		struct spool_entry *e = entry_load(&sp, names[i]);
+		if (e != NULL) {
+			found++;
+			fn(arg, e);
+		}
+		free(names[i]);
+	}
+	free(names);
+	return found;
+}

@@ -78,6 +78,15 @@ size_t	 spool_recover(struct spool *sp,
 	    void (*fn)(void *arg, struct spool_entry *e), void *arg,
 	    size_t *removed);
 
+/*
+ * `oobd queue list` while the daemon is down: call fn for every complete
+ * message of the spool directory dir, in id order, changing nothing (no
+ * temporary file is removed). fn owns e. Returns the number of messages;
+ * *err is errno when the directory cannot be read, else 0.
+ */
+size_t	 spool_scan(const char *dir,
+	    void (*fn)(void *arg, struct spool_entry *e), void *arg, int *err);
+
 void	 spool_entry_free(struct spool_entry *e);
 
 #endif

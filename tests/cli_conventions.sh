@@ -26,7 +26,7 @@ run() {
 	rc=$?
 }
 
-for cmd in "" parse config report; do
+for cmd in "" parse config report queue; do
 	label=${cmd:-oobd}
 	# shellcheck disable=SC2086
 	run help $cmd --help
@@ -78,7 +78,7 @@ check "an unknown subcommand: exit 2" 2 $rc
 
 # ---- oobd(8) documents every exit status the commands use ----
 MAN="$OOBD_SRCDIR/docs/oobd.8"
-for status in 0 1 2; do
+for status in 0 1 2 3; do
 	check "oobd.8 EXIT STATUS lists $status" yes "$(awk '
 		/^\.SH EXIT STATUS/ { on = 1; next }
 		/^\.SH / { on = 0 }
