@@ -164,6 +164,7 @@ struct msg_job {
 	struct msg_class *classes;	/* OOB records by classification */
 	size_t	 nclasses;
 	uint64_t capped;		/* OOB records left out by the cap */
+	struct buf fbtypes;		/* Feedback records' types, each + NUL */
 	bool	 accepted;		/* some recipient is to be relayed */
 	bool	 was_report;
 };
@@ -1354,7 +1355,11 @@ msg_job_settle(struct msg_job *mj)
 			metrics_bounce_classification_add(mj->classes[k].name,
 			    mj->classes[k].n);
 		metrics_records_capped(mj->capped);
+		for (size_t o = 0; o < mj->fbtypes.len;
+		    o += strlen(mj->fbtypes.data + o) + 1)
+			metrics_feedback_type(mj->fbtypes.data + o);
 	}
+	buf_free(&mj->fbtypes);
 	for (size_t k = 0; k < mj->nclasses; k++)
 		free(mj->classes[k].name);
 	free(mj->classes);
@@ -1426,6 +1431,13 @@ msg_emit_record(void *arg, struct record *r)
 		if (r->type == REC_OOB)
 			msg_count_class(mj, r->bounce_classification ?
 			    r->bounce_classification : "Uncategorized");
+		if (r->type == REC_FEEDBACK) {
+			json_t *ft = json_object_get(r->feedback_report,
+			    "feedback_type");
+			buf_puts(&mj->fbtypes, json_is_string(ft) ?
+			    json_string_value(ft) : "");
+			buf_putc(&mj->fbtypes, '\0');
+		}
 	}
 	free(line);
 	record_free(r);
@@ -1589,6 +1601,7 @@ msg_job_free(struct msg_job *mj)
 		free(mj->rcpts[i]);
 	free(mj->rcpts);
 	free(mj->text);
+	buf_free(&mj->fbtypes);
 	free(mj);
 }
 
