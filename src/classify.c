@@ -1373,6 +1373,15 @@ static const char *const reason_rules[][2] = {
 	{ "mailboxfull", "(?i)(?:insufficient|not enough|no) (?:disk )?space" },
 	{ "mailboxfull", "(?i)out of (?:storage )?space" },
 	{ "mailboxfull", "(?i)(?:mailbox|account) size" },
+	/*
+	 * An unknown recipient refused only after the message was sent
+	 * (the reply to DATA): the recipient's filter turned the message
+	 * away, the address may well exist.
+	 */
+	{ "filtered", "(?i)end of data command" },
+	{ "filtered", "(?i)>>> data" },
+	{ "filtered", "(?i)smtp command data" },
+	{ "filtered", "(?i)after end of data" },
 	/* the recipient does not exist */
 	{ "hostunknown", "(?i)unrouteable address" },
 	{ "hostunknown", "(?i)host (?:or domain name )?not found" },
@@ -1427,6 +1436,7 @@ static const char *const reason_rules[][2] = {
  */
 static const char *const reason_classes[][2] = {
 	{ "userunknown", " InvalidRecipient " },
+	{ "filtered", " InvalidRecipient InactiveMailbox " },
 	{ "hostunknown", " BadDomain DNSFailure RoutingErrors InvalidRecipient " },
 	{ "notaccept", " BadDomain RoutingErrors BadConfiguration PolicyRelated " },
 	{ "hasmoved", " InactiveMailbox InvalidRecipient " },

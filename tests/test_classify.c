@@ -815,6 +815,8 @@ test_bounce_reason(void **state)
 		bool hard;
 	} cases[] = {
 		{ "InvalidRecipient", "550 5.1.1 <a@b>: User unknown", "userunknown", true },
+		/* refused only in reply to DATA: a filter, not a missing user */
+		{ "InvalidRecipient", "550 5.0.0 <a@b>: User unknown (in reply to end of DATA command)", "filtered", false },
 		{ "SpamBlock", "554 5.7.1 Client host [192.0.2.1] blocked using zen.spamhaus.org", "blocked", false },
 		{ "AuthenticationFailed", "554 5.7.1 Missing reverse DNS for 192.0.2.1", "requireptr", false },
 		{ "PolicyRelated", "550 5.7.1 Unauthenticated email is not accepted due to domain's DMARC policy", "authfailure", false },
