@@ -412,6 +412,21 @@ load_table(struct config *c, const char *path, const char *section,
 	}
 }
 
+/* A control character (or, in a name, a space) in a [listener] value. */
+static void
+wire_value(struct errors *errs, const char *path, const char *key,
+    const char *v, bool name)
+{
+	for (const unsigned char *p = (const unsigned char *)v; *p != '\0';
+	    p++)
+		if (*p < 0x20 || *p == 0x7f || (name && *p == ' ')) {
+			errors_add(errs, "%s: [listener] %s: %s (0x%02x) not "
+			    "allowed: the value is sent to SMTP peers", path, key,
+			    *p == ' ' ? "space" : "control character", *p);
+			return;
+		}
+}
+
 static void
 check(struct config *c, const char *path, struct errors *errs)
 {
@@ -419,6 +434,13 @@ check(struct config *c, const char *path, struct errors *errs)
 		errors_add(errs, "%s: [listener] listen: no address", path);
 	if (c->hostname[0] == '\0')
 		errors_add(errs, "%s: [listener] hostname: empty", path);
+	/*
+	 * Values sent on the wire (the greeting, EHLO replies, 421s, the
+	 * relay's EHLO, Received headers): a CR or LF would add a reply or
+	 * a command of its own.
+	 */
+	wire_value(errs, path, "hostname", c->hostname, true);
+	wire_value(errs, path, "banner", c->banner, false);
 	if ((c->tls_certificate == NULL) != (c->tls_private_key == NULL))
 		errors_add(errs, "%s: [listener] tls_certificate and "
 		    "tls_private_key go together", path);

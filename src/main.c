@@ -96,10 +96,12 @@ check_config(const char *path)
 	struct errors errs = { 0 };
 	struct server srv;
 	struct config *cfg;
+	bool no_domains = false;
 	int rc;
 
 	cfg = config_load_for_check(path, &errs);
 	if (cfg != NULL) {
+		no_domains = cfg->listener_domains.n == 0;
 		config_check_files(cfg, &errs);
 		/* Addresses, CIDRs, TLS files: the server's own checks. */
 		server_init(&srv, cfg, true, &errs);
@@ -107,6 +109,10 @@ check_config(const char *path)
 		config_free(cfg);
 	}
 	rc = print_errors(&errs);
+	/* Valid, but it accepts nothing: said once the rest is right. */
+	if (rc == 0 && no_domains)
+		fprintf(stderr, "oobd: %s: warning: [listener] listener_domains: "
+		    "empty: every recipient is refused (550 5.7.1)\n", path);
 	if (rc == 0)
 		printf("oobd: %s: configuration ok\n", path);
 	errors_free(&errs);
@@ -130,13 +136,13 @@ main(int argc, char **argv)
 		{ "parse", cmd_parse },
 		{ "config", cmd_config },
 		{ "report", cmd_report },
+		{ "queue", cmd_queue },
 	};
 	static const struct option opts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "test", no_argument, NULL, 't' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
-		{ "queue", cmd_queue },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};

@@ -521,7 +521,8 @@ settings_build(struct config *cfg, bool owns_cfg, struct errors *errs)
 		err = NULL;
 	} else
 		set->classifier = classifier_slot_new(c);
-	if (cfg->tls_certificate != NULL)
+	/* One without the other is a configuration error (conf.c). */
+	if (cfg->tls_certificate != NULL && cfg->tls_private_key != NULL)
 		set->tls = tls_context(cfg, errs);
 	return set;
 }
@@ -642,6 +643,81 @@ same_address(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
 		    memcmp(&x->sin6_addr, &y->sin6_addr, sizeof(x->sin6_addr)) == 0;
 	}
 	return false;
+}
+
+/*
+ * Two listen addresses that cannot both be bound: the same, or the same
+ * port where one is the wildcard address of the family.
+ */
+static bool
+overlaps(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+{
+	if (same_address(a, b))
+		return true;
+	if (a->ss_family != b->ss_family)
+		return false;
+	if (a->ss_family == AF_INET) {
+		const struct sockaddr_in *x = (const void *)a, *y = (const void *)b;
+		return x->sin_port == y->sin_port &&
+		    (x->sin_addr.s_addr == htonl(INADDR_ANY) ||
+		    y->sin_addr.s_addr == htonl(INADDR_ANY));
+	}
+	if (a->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *x = (const void *)a, *y = (const void *)b;
+		return x->sin6_port == y->sin6_port &&
+		    (IN6_IS_ADDR_UNSPECIFIED(&x->sin6_addr) ||
+		    IN6_IS_ADDR_UNSPECIFIED(&y->sin6_addr));
+	}
+	return false;
+}
+
+/*
+ * oobd -t: a directory the daemon writes must be one it can create (as
+ * it does at start, with its missing parents) or write. The nearest
+ * existing ancestor of a missing one must be a writable directory.
+ */
+static void
+check_dir(const struct config *cfg, const char *key, const char *dir,
+    struct errors *errs)
+{
+	const char *path = cfg->path ? cfg->path : "";
+	struct stat st;
+	char *p;
+
+	if (dir == NULL || dir[0] == '\0')
+		return;
+	if (stat(dir, &st) == 0) {
+		if (!S_ISDIR(st.st_mode))
+			errors_add(errs, "%s: %s: %s: not a directory", path, key,
+			    dir);
+		else if (access(dir, W_OK | X_OK) != 0)
+			errors_add(errs, "%s: %s: %s: not writable: %s", path, key,
+			    dir, strerror(errno));
+		return;
+	}
+	p = xstrdup(dir);
+	for (;;) {
+		char *slash = strrchr(p, '/');
+		while (slash != NULL && slash > p && slash[-1] == '/')
+			slash--;
+		if (slash == NULL)
+			strcpy(p, ".");
+		else if (slash == p)
+			p[1] = '\0';
+		else
+			*slash = '\0';
+		if (stat(p, &st) == 0)
+			break;
+		if (strcmp(p, ".") == 0 || strcmp(p, "/") == 0)
+			break;
+	}
+	if (stat(p, &st) != 0 || !S_ISDIR(st.st_mode))
+		errors_add(errs, "%s: %s: %s: cannot be created: %s is not a "
+		    "directory", path, key, dir, p);
+	else if (access(p, W_OK | X_OK) != 0)
+		errors_add(errs, "%s: %s: %s: cannot be created: %s is not "
+		    "writable", path, key, dir, p);
+	free(p);
 }
 
 /*
@@ -836,14 +912,29 @@ server_init(struct server *srv, struct config *cfg, bool check_only,
 			    cfg->path ? cfg->path : "", cfg->listen.v[i]);
 	}
 	if (cfg->admin_listen != NULL && cfg->admin_listen[0] != '\0') {
-		struct sockaddr_storage ss;
+		struct sockaddr_storage ss, smtp;
 		socklen_t len;
 		if (parse_listen(cfg->admin_listen, &ss, &len) != 0)
 			errors_add(errs, "%s: [admin] listen: \"%s\" is not "
 			    "\"ip:port\" or \"[ipv6]:port\"",
 			    cfg->path ? cfg->path : "", cfg->admin_listen);
+		else
+			for (size_t i = 0; i < cfg->listen.n; i++)
+				if (parse_listen(cfg->listen.v[i], &smtp,
+				    &len) == 0 && overlaps(&ss, &smtp))
+					errors_add(errs, "%s: [admin] listen: "
+					    "\"%s\" overlaps [listener] listen "
+					    "\"%s\"", cfg->path ? cfg->path : "",
+					    cfg->admin_listen, cfg->listen.v[i]);
 	}
 	(void)resolve_user(cfg, &uid, &gid, errs);
+	if (check_only) {
+		check_dir(cfg, "[logs] log_dir", cfg->log_dir, errs);
+		check_dir(cfg, "[listener] state_dir", cfg->state_dir, errs);
+		if (cfg->next_hop != NULL ||
+		    domains_each(srv->domains, NULL, NULL) > 0)
+			check_dir(cfg, "[relay] spool_dir", cfg->spool_dir, errs);
+	}
 	if (check_only || errs->n != before)
 		return errs->n != before ? -1 : 0;
 
@@ -934,6 +1025,7 @@ server_init(struct server *srv, struct config *cfg, bool check_only,
 		return -1;
 	if (srv->admin_fd >= 0) {
 		srv->admin = admin_start(srv->base, srv->admin_fd, &srv->log, &err);
+		admin_set_relay(srv->admin, &srv->relay);
 		if (srv->admin == NULL) {
 			errors_add(errs, "[admin] listen: %s: %s", srv->admin_name,
 			    err);
@@ -1025,7 +1117,6 @@ server_reload(struct server *srv)
 	if (errs.n > 0) {
 		for (size_t i = 0; i < errs.n; i++)
 			log_msg(LOG_ERR, NULL, "event=reload-error error=%s",
-		admin_set_relay(srv->admin, &srv->relay);
 			    log_escape(errs.v[i], strlen(errs.v[i]), 256));
 		log_msg(LOG_ERR, NULL, "event=reload-failed errors=%zu "
 		    "action=\"kept the running configuration\"", errs.n);
@@ -1177,6 +1268,7 @@ tick_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	logfile_tick(srv->log);
+	retention_tick(srv->cfg->log_dir, srv->cfg->retention);
 	notify_status(srv, NULL);
 }
 
@@ -1253,4 +1345,3 @@ server_free(struct server *srv)
 		event_base_free(srv->base);
 	memset(srv, 0, sizeof(*srv));
 }
-	retention_tick(srv->cfg->log_dir, srv->cfg->retention);

@@ -175,6 +175,55 @@ oobd: bogus.toml: [\"*.wild.example\"].log_oob: invalid value for field 'log_oob
 oobd: regex.toml: label \"InvalidRecipient\", pattern \"(unclosed\": invalid regex: missing closing parenthesis (at offset 9)
 oobd: many.toml: [bounce_classifier] files: rules.yaml: unsupported file type: the name must end in .toml or .json"
 
+# Values sent to SMTP peers: a CR or LF would add a reply of its own.
+variant banner-crlf 's/^hostname = .*/&\nbanner = "ok\\r\\n250 injected"/'
+bad banner-crlf banner-crlf.toml \
+    'oobd: banner-crlf.toml: [listener] banner: control character (0x0d) not allowed: the value is sent to SMTP peers'
+variant hostname-lf 's/^hostname = .*/hostname = "mx.example.com\\n250 x"/'
+bad hostname-lf hostname-lf.toml \
+    'oobd: hostname-lf.toml: [listener] hostname: control character (0x0a) not allowed: the value is sent to SMTP peers'
+variant hostname-space 's/^hostname = .*/hostname = "mx.example.com x"/'
+bad hostname-space hostname-space.toml \
+    'oobd: hostname-space.toml: [listener] hostname: space (0x20) not allowed: the value is sent to SMTP peers'
+
+# Directories the daemon must create or write: a parent that is a file,
+# a directory that is a file.
+: >afile
+variant log-dir-file 's|^log_dir = .*|log_dir = "afile/log"|'
+bad log-dir-file log-dir-file.toml \
+    'oobd: log-dir-file.toml: [logs] log_dir: afile/log: cannot be created: afile is not a directory'
+variant state-dir-file 's|^state_dir = .*|state_dir = "afile"|'
+bad state-dir-file state-dir-file.toml \
+    'oobd: state-dir-file.toml: [listener] state_dir: afile: not a directory'
+variant spool-dir-file 's|^next_hop = .*|&\nspool_dir = "afile/x/spool"|'
+bad spool-dir-file spool-dir-file.toml \
+    'oobd: spool-dir-file.toml: [relay] spool_dir: afile/x/spool: cannot be created: afile is not a directory'
+check "bad directories: -t creates nothing" "no no" \
+    "$( [ -e log ] && echo yes || echo no) $( [ -e state ] && echo yes || echo no)"
+
+# The admin listener on an SMTP listener's address.
+variant admin-same 's/^\[bounce_classifier\]/[admin]\nlisten = "127.0.0.1:2525"\n&/'
+bad admin-same admin-same.toml \
+    'oobd: admin-same.toml: [admin] listen: "127.0.0.1:2525" overlaps [listener] listen "127.0.0.1:2525"'
+variant admin-wild 's/"127.0.0.1:2525"/"0.0.0.0:2525"/; s/^\[bounce_classifier\]/[admin]\nlisten = "127.0.0.1:2525"\n&/'
+bad admin-wild admin-wild.toml \
+    'oobd: admin-wild.toml: [admin] listen: "127.0.0.1:2525" overlaps [listener] listen "0.0.0.0:2525"'
+
+# A certificate without its key: one error, no "(null)".
+variant cert-no-key 's/^hostname = .*/&\ntls_certificate = "cert.pem"/'
+bad cert-no-key cert-no-key.toml \
+    'oobd: cert-no-key.toml: [listener] tls_certificate and tls_private_key go together'
+
+# No listener-domains file: valid, but it accepts nothing (a warning).
+variant no-domains 's/^listener_domains = .*/listener_domains = []/'
+run no-domains no-domains.toml
+check "empty listener_domains: exit status" 0 "$(cat no-domains.rc)"
+check "empty listener_domains: ok" "oobd: no-domains.toml: configuration ok" \
+    "$(cat no-domains.out)"
+check "empty listener_domains: warning" \
+    "oobd: no-domains.toml: warning: [listener] listener_domains: empty: every recipient is refused (550 5.7.1)" \
+    "$(cat no-domains.err)"
+
 # A syntax error in oobd.toml itself: the TOML parser's position.
 printf '[listener]\nlisten = ["127.0.0.1:2525"\n' >syntax.toml
 run syntax syntax.toml
