@@ -128,9 +128,6 @@ struct config *config_load_for_check(const char *path, struct errors *errs);
 void	 config_check_files(struct config *c, struct errors *errs);
 /* The configuration with every default, as if from an empty file. */
 struct config *config_defaults(void);
-void	 config_free(struct config *c);
-
-#endif
 /*
  * For `oobd config`: key i (0, 1, ...) of the loader's table, as its
  * section ("listener", "listener.trace_headers", ...) and name; false
@@ -140,3 +137,6 @@ void	 config_free(struct config *c);
  */
 bool	 config_key_name(size_t i, const char **section, const char **name);
 char	*config_key_value(const struct config *c, size_t i);
+void	 config_free(struct config *c);
+
+#endif
