@@ -297,7 +297,11 @@ def full_disk(compression, name):
         os.rmdir(mnt)
         os.rmdir(tmp)
         return
-    d = Oobd(domains=DOMAINS, tmp=tmp, logs={"compression": compression})
+    # No free-space floor: this fills the disk to ENOSPC itself (the
+    # floors, min_free_space and min_free_inodes, are log_full_disk.py's).
+    d = Oobd(domains=DOMAINS, tmp=tmp, logs={"compression": compression,
+                                             "min_free_space": "0",
+                                             "min_free_inodes": "0"})
     try:
         filler = os.path.join(mnt, ".filler")
         with open(filler, "wb") as f:
