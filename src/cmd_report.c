@@ -253,19 +253,37 @@ at(const char *line, size_t len, size_t off, const char *lit)
 }
 
 /*
+ * The value of oob_detail's own `,"key":`: its first match after the
+ * object's start d, skipping the span [t0, t1) of the trace (the one value
+ * in it that the sender shapes); the other values of oob_detail have
+ * fixed keys. 0 when it has no such key.
+ */
+static size_t
+detail_key(const char *line, size_t len, size_t d, size_t t0, size_t t1,
+    const char *key)
+{
+	size_t off = key_at(line, len, d, key, NULL);
+
+	if (off != 0 && t0 != 0 && off >= t0 && off < t1)
+		off = key_at(line, len, t1, key, NULL);
+	return off;
+}
+
+/*
  * OOB: the reporting MTA (peer_address.name) and, from oob_detail, the
  * trace, reason and hard_bounce, each decoded alone. oob_detail is the
  * first `,"oob_detail":{`: before it only header values (strings and
- * arrays) and meta values (scalars) are unfixed. Its first keys (decoder
- * ... diagnostic_type) hold scalars, so its first `,"trace":` is its own;
- * reason and hard_bounce follow the trace value directly. Returns false
- * when the record is not laid out so.
+ * arrays) and meta values (scalars) are unfixed. Inside it, only the
+ * trace is shaped by the sender, and no other value of oob_detail has a
+ * "trace" key, so its first `,"trace":` is its own; reason and
+ * hard_bounce are looked up around the trace's span, in whatever order
+ * the keys come. Returns false when the record is not laid out so.
  */
 static bool
 oob_fields(const char *line, size_t len, size_t pos, json_t **mta,
     json_t **trace, json_t **reason, json_t **hard)
 {
-	size_t off, end;
+	size_t off, end, d, t0, t1 = 0;
 
 	off = key_at(line, len, pos, "peer_address", NULL);
 	if (off == 0)
@@ -275,19 +293,18 @@ oob_fields(const char *line, size_t len, size_t pos, json_t **mta,
 			return false;
 	} else if (!at(line, len, off, "null,"))
 		return false;
-	off = key_at(line, len, off, "oob_detail", "{n");
-	if (off == 0 || at(line, len, off, "null"))
+	d = key_at(line, len, off, "oob_detail", "{n");
+	if (d == 0 || at(line, len, d, "null"))
 		return true;		/* no oob_detail: kumo_strict */
-	off = key_at(line, len, off, "trace", NULL);
-	if (off == 0 || (*trace = decode_at(line, len, off, &end)) == NULL)
+	t0 = key_at(line, len, d, "trace", NULL);
+	if (t0 != 0 && (*trace = decode_at(line, len, t0, &t1)) == NULL)
 		return false;
-	if (at(line, len, end, ",\"reason\":")) {
-		if ((*reason = decode_at(line, len, end + 10, &end)) == NULL)
-			return false;
-		if (at(line, len, end, ",\"hard_bounce\":") &&
-		    (*hard = decode_at(line, len, end + 15, &end)) == NULL)
-			return false;
-	}
+	off = detail_key(line, len, d, t0, t1, "reason");
+	if (off != 0 && (*reason = decode_at(line, len, off, &end)) == NULL)
+		return false;
+	off = detail_key(line, len, d, t0, t1, "hard_bounce");
+	if (off != 0 && (*hard = decode_at(line, len, off, &end)) == NULL)
+		return false;
 	return true;
 }
 

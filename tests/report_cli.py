@@ -175,7 +175,23 @@ try:
     fb["feedback_report"]["supplemental_trace"] = {
         "campaign": "fbl-real", "n": {"supplemental_trace": {"campaign": "no"}}}
     fb["timestamp"] = t0 + 6002
-    odd = [dump(evil), dump(strict), dump(fb), "not json at all",
+    # oob_detail's keys in either order around a trace that imitates them.
+    before = copy.deepcopy(OOB)
+    before["oob_detail"] = {"decoder": "rfc3464", "reason": "r-before",
+                            "hard_bounce": False,
+                            "trace": {"reason": "fake3", "hard_bounce": True,
+                                      "campaign": "c-before"},
+                            "returned_message": None}
+    before["timestamp"] = t0 + 6003
+    after = copy.deepcopy(OOB)
+    after["oob_detail"] = {"decoder": "rfc3464", "action": "failed",
+                           "trace": {"x": [{"reason": "fake4"}]},
+                           "reason": "r-after", "hard_bounce": True,
+                           "diagnostic_enhanced_code": {"class": 5},
+                           "returned_message": {"subject": ',"reason":"no"'}}
+    after["timestamp"] = t0 + 6004
+    odd = [dump(evil), dump(strict), dump(fb), dump(before), dump(after),
+           "not json at all",
            '{"no_type":1}', '{"type":"Reception","timestamp":%d}' % (t0 + 1)]
 
     # Finished segments: zstd (several frames) and plain.
@@ -225,6 +241,11 @@ try:
           j["by"]["reason"].get("real-reason"))
     check("crafted OOB: no nested value counted", (None, None),
           (j["by"]["reason"].get("fake"), j["by"]["reason"].get("fake2")))
+    check("oob_detail keys before or after the trace: their own values",
+          (1, 1, None, None), (j["by"]["reason"].get("r-before"),
+                               j["by"]["reason"].get("r-after"),
+                               j["by"]["reason"].get("fake3"),
+                               j["by"]["reason"].get("fake4")))
     check("crafted Feedback: its own campaign", (1, None),
           (j["by"]["campaign"].get("fbl-real"), j["by"]["campaign"].get("no")))
 
