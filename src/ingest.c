@@ -296,14 +296,6 @@ oob_record(struct record *r, const struct ingest_config *cfg,
 
 	json_t *d = json_object();
 	json_object_set_new(d, "decoder", json_string(rep->decoder));
-	json_object_set_new(d, "reason", json_string(reason));
-	json_object_set_new(d, "hard_bounce", json_boolean(hard));
-	if (b->has_diag_enhanced)
-		json_object_set_new(d, "diagnostic_enhanced_code",
-		    json_pack("{s:i,s:i,s:i}", "class", (int)b->dcls,
-		    "subject", (int)b->dsubject, "detail", (int)b->ddetail));
-	json_object_set_new(d, "returned_message", rep->returned != NULL ?
-	    json_incref(rep->returned) : json_null());
 	json_object_set_new(d, "action", opt_str(b->action));
 	json_object_set_new(d, "status_comment", opt_str(b->status_comment));
 	if (b->status_derived)
@@ -312,6 +304,14 @@ oob_record(struct record *r, const struct ingest_config *cfg,
 	json_object_set_new(d, "diagnostic_type", opt_str(b->diagnostic_type));
 	json_object_set_new(d, "trace",
 	    rep->trace != NULL ? json_incref(rep->trace) : json_null());
+	json_object_set_new(d, "reason", json_string(reason));
+	json_object_set_new(d, "hard_bounce", json_boolean(hard));
+	if (b->has_diag_enhanced)
+		json_object_set_new(d, "diagnostic_enhanced_code",
+		    json_pack("{s:i,s:i,s:i}", "class", (int)b->dcls,
+		    "subject", (int)b->dsubject, "detail", (int)b->ddetail));
+	json_object_set_new(d, "returned_message", rep->returned != NULL ?
+	    json_incref(rep->returned) : json_null());
 	r->oob_detail = d;
 }
 
