@@ -1712,6 +1712,15 @@ classify_bounce(const struct classifier *c, const struct response *resp,
 		}
 		*reason = bounce_reason(*label, subject, hard);
 	}
+	/*
+	 * An unknown recipient said only in reply to the message (the notice
+	 * shows the refusal answered DATA): the recipient had been accepted,
+	 * so its filter turned the message away and the address may exist.
+	 */
+	if (b->refused_after_data && strcmp(*reason, "userunknown") == 0) {
+		*reason = "filtered";
+		*hard = false;
+	}
 	free(owned);
 	free(diag);
 }

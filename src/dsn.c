@@ -770,11 +770,15 @@ notice_replies(const struct message *m, struct report *r)
 
 	for (size_t i = 0; i < r->nbounces; i++) {
 		struct bounce *b = &r->bounces[i];
-		if (!b->has_status || b->subject != 0 || b->detail != 0 ||
-		    b->has_diag_enhanced || b->recipient == NULL)
+		if (b->recipient == NULL)
 			continue;
 		if (tn == NULL && (tn = textbounce_notice_open(m)) == NULL)
 			return;
+		/* whatever its Status, whether the refusal answered DATA */
+		textbounce_notice_after_data(tn, b);
+		if (!b->has_status || b->subject != 0 || b->detail != 0 ||
+		    b->has_diag_enhanced)
+			continue;
 		textbounce_notice_reply(tn, b);
 	}
 	textbounce_notice_close(tn);

@@ -52,6 +52,7 @@ struct bounce {
 	bool	 has_diag_enhanced;
 	unsigned dcls, dsubject, ddetail;
 	char	*notice_reply;		/* "550 5.1.1 text", or NULL */
+	bool	 refused_after_data;	/* the notice shows the refusal answered DATA */
 	bool	 has_last_attempt;
 	struct timespec last_attempt;
 };

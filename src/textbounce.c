@@ -32,6 +32,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "fields.h"
 #include "kumoref.h"
@@ -495,6 +496,73 @@ diag_between(const char *p, const char *end)
 	return str_trim_dup(p, (size_t)(end - p));
 }
 
+/*
+ * Whether the text [p, end) shows that the refusal answered DATA or the
+ * end of the data, after the recipient had been accepted: Postfix's "(in
+ * reply to end of DATA command)", Exim's "after end of data", or a session
+ * transcript whose first 4xx/5xx reply ("<<< 550 ...") follows ">>> DATA"
+ * or the end-of-data dot. The first refusal of a transcript decides, and
+ * only when it is the sole refusal before the next command: a client that
+ * pipelines shows ">>> DATA" then the RCPT's refusal, then DATA's own
+ * ("<<< 503 Need RCPT").
+ */
+static bool
+refused_after_data(const char *p, const char *end)
+{
+	static const char *const phrases[] = {
+		"in reply to end of data command", "in reply to data command",
+		"after end of data",
+	};
+	struct buf t = { 0 };
+	const char *cmd = NULL;
+	size_t cmdlen = 0;
+	bool found = false, decided = false;
+
+	/* lowercased, every run of white space one space (folded lines) */
+	for (const char *q = p; q < end; q++) {
+		unsigned char c = (unsigned char)*q;
+		if (c == '\n' || c == '\r' || c == '\t' || c == ' ') {
+			if (t.len > 0 && t.data[t.len - 1] != ' ')
+				buf_putc(&t, ' ');
+		} else
+			buf_putc(&t, (char)(c >= 'A' && c <= 'Z' ? c + 32 : c));
+	}
+	buf_putc(&t, '\0');
+	for (size_t i = 0; i < nitems(phrases) && !found; i++)
+		found = strstr(t.data, phrases[i]) != NULL;
+	buf_free(&t);
+
+	if (found)
+		return true;
+	/* refusals after the first one's command, up to the next command */
+	int refusals = 0;
+	while (p < end && !(decided && cmd == NULL)) {
+		const char *eol = memchr(p, '\n', (size_t)(end - p));
+		const char *line = p, *le = eol != NULL ? eol : end;
+		p = eol != NULL ? eol + 1 : end;
+		while (line < le && (*line == ' ' || *line == '\t'))
+			line++;
+		while (le > line && (le[-1] == '\r' || le[-1] == ' ' ||
+		    le[-1] == '\t'))
+			le--;
+		if (le - line >= 4 && strncmp(line, ">>> ", 4) == 0) {
+			if (decided)
+				break;
+			cmd = line + 4;
+			cmdlen = (size_t)(le - cmd);
+		} else if (le - line >= 7 && strncmp(line, "<<< ", 4) == 0 &&
+		    (line[4] == '4' || line[4] == '5')) {
+			if (!decided && (cmd == NULL || !((cmdlen == 4 &&
+			    strncasecmp(cmd, "DATA", 4) == 0) ||
+			    (cmdlen == 1 && cmd[0] == '.'))))
+				return false;
+			decided = true;
+			refusals++;
+		}
+	}
+	return refusals == 1;
+}
+
 /* Whether line starts with a reply code ("554 <a@b>... Host unknown"). */
 static bool
 reply_first(const char *line)
@@ -561,6 +629,20 @@ struct rcpt_at {
 	char	*label;		/* the words before "addr" and a colon */
 	const char *end;	/* end of its diagnostic, NULL: next recipient */
 };
+
+/*
+ * Whether the n recipient lines all name one address (a transcript that
+ * repeats it in "<<< 550 Unknown user a@b" is still about a lone recipient).
+ */
+static bool
+one_address(const struct rcpt_at *rc, size_t n)
+{
+	for (size_t i = 1; i < n; i++)
+		if (rc[i].addr == NULL || rc[0].addr == NULL ||
+		    strcasecmp(rc[i].addr, rc[0].addr) != 0)
+			return false;
+	return n > 0;
+}
 
 /*
  * Recipient lines in text[0..n): addresses alone on a line, the sender
@@ -889,6 +971,7 @@ textbounce_decode(const struct message *m, struct report *r)
 	if (nr > 0) {
 		bool temporary = matches(RE_TEMPORARY, text) ||
 		    delay_report(m->mime);
+		bool lone = one_address(rc_at, nr);
 		r->kind = REPORT_BOUNCE;
 		r->decoder = "text";
 		for (size_t i = 0; i < nr; i++) {
@@ -914,6 +997,10 @@ textbounce_decode(const struct message *m, struct report *r)
 			b->recipient = rc_at[i].addr;
 			rc_at[i].addr = NULL;
 			b->action = xstrdup(temporary ? "delayed" : "failed");
+			/* a lone recipient's transcript may follow its line */
+			b->refused_after_data = lone ?
+			    refused_after_data(text, text + n) :
+			    refused_after_data(rc_at[i].after, end);
 			read_reply(diag, b, md);
 			free(diag);
 		}
@@ -1098,6 +1185,40 @@ textbounce_notice_reply(struct textbounce_notice *tn, struct bounce *b)
 		free(tmp.content);
 	}
 	free(diag);
+}
+
+void
+textbounce_notice_after_data(struct textbounce_notice *tn, struct bounce *b)
+{
+	char *want[2] = {
+		b->recipient != NULL ? addr_key(b->recipient,
+		    strlen(b->recipient)) : NULL,
+		typed_addr_key(b->final_recipient),
+	};
+	size_t i, found = tn->nr;
+
+	for (i = 0; i < tn->nr && found == tn->nr; i++) {
+		char *key = addr_key(tn->rc[i].addr, strlen(tn->rc[i].addr));
+		for (int k = 0; k < 2; k++)
+			if (want[k] != NULL && strcmp(want[k], key) == 0)
+				found = i;
+		free(key);
+	}
+	free(want[0]);
+	free(want[1]);
+	if (found == tn->nr)
+		return;
+	if (one_address(tn->rc, tn->nr)) {
+		b->refused_after_data = refused_after_data(tn->text,
+		    tn->text + tn->n);
+		return;
+	}
+	const char *end = found + 1 < tn->nr &&
+	    tn->rc[found + 1].line > tn->rc[found].line ?
+	    tn->rc[found + 1].line : tn->text + tn->n;
+	if (tn->rc[found].end != NULL && tn->rc[found].end < end)
+		end = tn->rc[found].end;
+	b->refused_after_data = refused_after_data(tn->rc[found].after, end);
 }
 
 void

@@ -33,6 +33,14 @@ struct textbounce_notice *textbounce_notice_open(const struct message *m);
  */
 void	 textbounce_notice_reply(struct textbounce_notice *tn,
 	    struct bounce *b);
+/*
+ * Set b->refused_after_data when the notice shows that the refusal of b's
+ * recipient answered DATA or the end of the data ("in reply to end of DATA
+ * command", or ">>> DATA" before the first refusal of a transcript): the
+ * lone recipient's whole notice, else the text after its address.
+ */
+void	 textbounce_notice_after_data(struct textbounce_notice *tn,
+	    struct bounce *b);
 void	 textbounce_notice_close(struct textbounce_notice *tn);
 
 #endif

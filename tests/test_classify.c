@@ -911,8 +911,15 @@ test_classify_bounce(void **state)
 	assert_string_equal(label, "InvalidRecipient");
 	assert_string_equal(reason, "userunknown");
 	assert_true(hard);
+	/* the notice shows the refusal answered DATA: filtered, soft */
+	b.refused_after_data = true;
+	classify_bounce(c, &resp, &b, &label, &reason, &hard);
+	assert_string_equal(label, "InvalidRecipient");
+	assert_string_equal(reason, "filtered");
+	assert_false(hard);
 	/* no diagnostic code: the notice's reply */
 	b = (struct bounce){ .notice_reply = "552 5.2.2 mailbox full" };
+	b.refused_after_data = true;	/* only an unknown user changes */
 	classify_bounce(c, &resp, &b, &label, &reason, &hard);
 	assert_string_equal(label, "QuotaIssues");
 	assert_string_equal(reason, "mailboxfull");

@@ -524,6 +524,65 @@ test_generic_status_notice_reply(void **state)
 	report_free(&r);
 }
 
+/*
+ * Whether the notice shows the refusal answered DATA, whatever the Status:
+ * a transcript's refusal right after ">>> DATA"; not when the client
+ * pipelined and the first refusal after DATA was the RCPT's (a second one
+ * follows); Postfix's "(in reply to end of DATA command)" folded over lines.
+ */
+static void
+test_refused_after_data(void **state)
+{
+	static const char head[] =
+	    "From: Mail Delivery Subsystem <MAILER-DAEMON@mx.example.net>\n"
+	    "To: bounce@example.com\n"
+	    "Subject: Returned mail: see transcript for details\n"
+	    "MIME-Version: 1.0\n"
+	    "Content-Type: multipart/report; report-type=delivery-status;"
+	    " boundary=\"B\"\n\n"
+	    "--B\nContent-Type: text/plain\n\n"
+	    "   ----- The following addresses had permanent fatal errors -----\n"
+	    "<bob@example.org>\n"
+	    "    (reason: 550 Unknown user bob@example.org)\n\n"
+	    "   ----- Transcript of session follows -----\n"
+	    "... while talking to mx.example.org.:\n";
+	static const char tail[] =
+	    "--B\nContent-Type: message/delivery-status\n\n"
+	    "Reporting-MTA: dns; mx.example.net\n\n"
+	    "Final-Recipient: RFC822; bob@example.org\n"
+	    "Action: failed\n"
+	    "Status: 5.1.1\n"
+	    "Diagnostic-Code: SMTP; 550 Unknown user bob@example.org\n"
+	    "\n--B--\n";
+	static const struct {
+		const char *transcript;
+		bool after_data;
+	} cases[] = {
+		{ ">>> DATA\n<<< 550 Unknown user bob@example.org\n"
+		  "554 5.0.0 Service unavailable\n\n", true },
+		{ ">>> DATA\n<<< 550 5.1.1 <bob@example.org>... User unknown\n"
+		  "<<< 503 5.0.0 Need RCPT (recipient)\n\n", false },
+		{ ">>> RCPT To:<bob@example.org>\n"
+		  "<<< 550 Unknown user bob@example.org\n\n", false },
+		{ "<bob@example.org>: host mx.example.org[192.0.2.1] said:\n"
+		  "    550 Unknown user (in reply to end of DATA\n"
+		  "    command)\n\n", true },
+	};
+	struct report r;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *msg = xasprintf("%s%s%s", head, cases[i].transcript,
+		    tail);
+		assert_int_equal(decode_text(msg, strlen(msg), &r), 1);
+		assert_int_equal(r.nbounces, 1);
+		assert_int_equal(r.bounces[0].refused_after_data,
+		    cases[i].after_data);
+		report_free(&r);
+		free(msg);
+	}
+}
+
 /* The returned message's Message-ID, Subject, From and To. */
 static void
 test_returned_headers(void **state)
@@ -1124,6 +1183,7 @@ main(void)
 		cmocka_unit_test(test_many_groups),
 		cmocka_unit_test(test_generic_status_diag_code),
 		cmocka_unit_test(test_generic_status_notice_reply),
+		cmocka_unit_test(test_refused_after_data),
 		cmocka_unit_test(test_returned_headers),
 	};
 
