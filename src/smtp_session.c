@@ -1956,7 +1956,12 @@ write_cb(struct bufferevent *bev, void *arg)
 
 	(void)bev;
 	if (s->state == S_CLOSING) {
-		session_close_flushed(s);
+		/*
+		 * libevent may run this callback late (deferred), after more
+		 * replies were queued: close only once they are all out.
+		 */
+		if (evbuffer_get_length(bufferevent_get_output(s->bev)) == 0)
+			session_close_flushed(s);
 		return;
 	}
 	if (!s->tls && !s->direct && evbuffer_get_length(

@@ -342,7 +342,8 @@ crt, key = make_cert(tmp, "server", "/CN=mx.test.example")
 d = Oobd(domains=DOMAINS, tmp=tmp,
          listener={"tls_certificate": toml_str(crt),
                    "tls_private_key": toml_str(key),
-                   "max_message_size": '"10MiB"', "workers": "1"})
+                   "max_message_size": '"10MiB"', "workers": "1",
+                   "max_junk_commands": "1000000"})
 try:
     d.start()
     for mode in ("plaintext", "TLS"):
@@ -376,6 +377,25 @@ try:
         c.close()
         print("# %s: %d MB sent, VmHWM %d -> %d kB" % (
             mode, sent >> 20, before, peak))
+    # Inside TLS too, commands pipelined after the end of DATA beyond the
+    # input limit are all answered, in order, and QUIT closes after the
+    # last reply (the close waits for every queued reply).
+    c = Client(d.port, timeout=30)
+    c.line()
+    ehlo_lines(c, "pipe.example")
+    starttls(c, client_ctx())
+    ehlo_lines(c, "pipe.example")
+    c.cmd("MAIL FROM:<>")
+    c.cmd("RCPT TO:<%s>" % RCPT)
+    c.cmd("DATA")
+    rsets = 40000
+    c.send(DSN + b".\r\n" + b"RSET\r\n" * rsets + b"QUIT\r\n")
+    first = c.line()
+    answers = [c.line() for _ in range(rsets)]
+    check("TLS pipelined after DATA: all answered, then 221",
+          ("250 2.0.0 OK ids=", ["250 2.0.0 Ok"] * rsets, "221 2.0.0 Bye"),
+          (first[:17], answers, c.line()))
+    c.close()
     check("flood: SIGTERM exit status", 0, d.stop())
 except Exception as e:
     not_ok("smtp_tls flood harness", repr(e) + "\n" + d.stderr_text())
