@@ -233,8 +233,8 @@ try:
     check("records: the old session's message and both refusals", sorted([
         ("Reception", "bounce@bounce.example.com", "Uncategorized", 250),
         ("OOB", "nobody@example.net", "InvalidRecipient", 550),
-        ("Rejection", "bounce@bounce.example.com", "PolicyRelated", 550),
-        ("Rejection", "", "PolicyRelated", 550)]),
+        ("Rejection", "bounce@bounce.example.com", "RelayDenied", 550),
+        ("Rejection", "", "RelayDenied", 550)]),
         sorted((r["type"], r["recipient"], r["bounce_classification"],
                 r["response"]["code"]) for r in recs))
 

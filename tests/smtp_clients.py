@@ -104,7 +104,7 @@ OOB_FIELDS = {
                  "content": "connection timed out", "command": None},
     "peer_address": {"name": "cs.utk.edu", "addr": "127.0.0.1"},
     "timestamp": 773615749, "event_time": "1994-07-07T21:15:49Z",
-    "num_attempts": 0, "bounce_classification": "TransientFailure",
+    "num_attempts": 0, "bounce_classification": "NoAnswerFromHost",
     "egress_pool": None, "egress_source": None, "source_address": None,
     "feedback_report": None, "meta": {}, "headers": {},
     "delivery_protocol": None, "reception_protocol": "ESMTP",
