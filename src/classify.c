@@ -1636,6 +1636,13 @@ bounce_reason(const char *label, const char *subject, bool *hard)
 		reason = code_reason(cls, sub, det, true);
 	if (reason == NULL)
 		reason = cls == 4 ? "onhold" : "undefined";
+	/*
+	 * A domain not found that the reporting MTA calls temporary (class
+	 * 4): its lookup failed for now (a DNS server failing or slow), a
+	 * network error that may clear, not a domain known not to exist.
+	 */
+	if (cls == 4 && strcmp(reason, "hostunknown") == 0)
+		reason = "networkerror";
 	*hard = reason_hard(reason, cls);
 	return reason;
 }

@@ -815,6 +815,9 @@ test_bounce_reason(void **state)
 		bool hard;
 	} cases[] = {
 		{ "InvalidRecipient", "550 5.1.1 <a@b>: User unknown", "userunknown", true },
+		/* a domain not found, called temporary: a DNS failure, soft */
+		{ "BadDomain", "550 5.1.2 Domain name not found: example.org", "hostunknown", true },
+		{ "BadDomain", "450 4.0.0 DNS Error: NXDOMAIN Domain name not found: example.org", "networkerror", false },
 		/* refused only in reply to DATA: a filter, not a missing user */
 		{ "InvalidRecipient", "550 5.0.0 <a@b>: User unknown (in reply to end of DATA command)", "filtered", false },
 		{ "SpamBlock", "554 5.7.1 Client host [192.0.2.1] blocked using zen.spamhaus.org", "blocked", false },
