@@ -1464,7 +1464,11 @@ static const char *const reason_classes[][2] = {
 	{ "syntaxerror", " ProtocolErrors " },
 	{ "systemerror", " BadConfiguration TransientFailure RoutingErrors " },
 	{ "mailererror", " BadConfiguration " },
-	{ "policyviolation", " PolicyRelated ContentRelated ProhibitedAttachment " },
+	/*
+	 * Under an authentication code too: "5.7.9 Message not accepted for
+	 * policy reasons" names the receiver's policy, not a failed login.
+	 */
+	{ "policyviolation", " PolicyRelated ContentRelated ProhibitedAttachment AuthenticationFailed " },
 };
 
 /* KumoMTA's predefined classes and the reason each means by default. */

@@ -823,6 +823,9 @@ test_bounce_reason(void **state)
 		{ "SpamBlock", "554 5.7.1 Client host [192.0.2.1] blocked using zen.spamhaus.org", "blocked", false },
 		{ "AuthenticationFailed", "554 5.7.1 Missing reverse DNS for 192.0.2.1", "requireptr", false },
 		{ "PolicyRelated", "550 5.7.1 Unauthenticated email is not accepted due to domain's DMARC policy", "authfailure", false },
+		/* an authentication code whose text names a policy */
+		{ "AuthenticationFailed", "554 5.7.9 Message not accepted for policy reasons", "policyviolation", false },
+		{ "AuthenticationFailed", "550 5.7.26 Unauthenticated email is not accepted due to domain's DMARC policy", "authfailure", false },
 		{ "QuotaIssues", "552 5.2.2 Mailbox full", "mailboxfull", false },
 		{ "QuotaIssues", "552 5.3.4 Message too large", "mesgtoobig", false },
 		{ "BadDomain", "550 5.0.0 Unrouteable address", "hostunknown", true },
