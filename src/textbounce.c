@@ -127,10 +127,16 @@ static const char *const patterns[RE_COUNT] = {
 	    "[>'\"]?[ \\t]*"
 	    "(?:(?::|\\.\\.\\.|,|;| -|[ \\t])[ \\t]*(.*))?$",
 	[RE_RCPT_SENTENCE] =
-	    "(?i)(?:deliver(?:ed|ing|y)?|sent|send|message|mail|e-?mail)"
+	    "(?i)(?|(?:deliver(?:ed|ing|y)?|sent|send|message|mail|e-?mail)"
 	    "[^\\n<]{0,80}?\\b(?:to|for|recipients?)[ \\t:]*(?:\\n[ \\t]*)?"
 	    "[<'\"]?([^\\s<>()'\",;:@]+@[A-Za-z0-9][-A-Za-z0-9.]*"
-	    "[A-Za-z0-9])[>'\"]?",
+	    "[A-Za-z0-9])[>'\"]?|"
+	    /* "The following recipients returned permanent errors: a@b.",
+	     * "Server <mx> rejected recipient <a@b> (...)" */
+	    "(?:recipients? (?:returned|had|gave) (?:permanent |fatal )?"
+	    "errors?[ \\t]*:|rejected (?:the )?recipient)"
+	    "[ \\t]*[<'\"]?([^\\s<>()'\",;:@]+@"
+	    "[A-Za-z0-9][-A-Za-z0-9.]*[A-Za-z0-9])[>'\"]?)",
 	[RE_REPLY] =
 	    "(?i)(?|(?:said|says|returned|response|responded|replied|reply|"
 	    "answer(?:ed)?|error|reason|diagnostic[- ]code|smtp;|"

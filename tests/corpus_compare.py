@@ -249,14 +249,14 @@ TARGETS = {
 # These are the checks; raise them when a change improves a figure. The
 # issue's targets are printed beside them until they are met.
 FLOORS = {
-    "uncategorized": ("<=", (34, 564)),
-    "reason_present": (">=", (564, 564)),
-    "reason": (">=", (332, 542)),
-    "class": (">=", (416, 587)),
-    "hard": (">=", (485, 587)),
-    "count": (">=", 535),
-    "status": (">=", 514),
-    "replycode": (">=", 522),
+    "uncategorized": ("<=", (34, 566)),
+    "reason_present": (">=", (566, 566)),
+    "reason": (">=", (334, 542)),
+    "class": (">=", (418, 587)),
+    "hard": (">=", (487, 587)),
+    "count": (">=", 537),
+    "status": (">=", 516),
+    "replycode": (">=", 524),
 }
 LABELS = {
     "uncategorized": "Uncategorized OOB records",

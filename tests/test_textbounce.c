@@ -336,6 +336,41 @@ test_synthetic(void **state)
 	assert_true(r.bounces[0].status_derived);
 	assert_string_equal(r.bounces[0].content, "try later");
 	report_free(&r);
+	/*
+	 * The recipient named only in a sentence that says it failed:
+	 * "recipients returned permanent errors: a@b." and "rejected
+	 * recipient <a@b>", with the server's reply after it.
+	 */
+	static const struct {
+		const char *sentence;
+		int code;
+		unsigned subject, detail;
+	} forms[] = {
+		{ "The following recipients returned permanent errors: "
+		  "c@d.example. Reason: SMTP Server <mx.d.example> refused to "
+		  "accept your message (DATA), with the following error "
+		  "message: [554 5.4.6 Hop count exceeded]\n", 554, 4, 6 },
+		{ "SMTP Server <mx.d.example> rejected recipient <c@d.example> "
+		  "(Error following RCPT command). It responded as follows: "
+		  "[550 5.1.1 User unknown]\n", 550, 1, 1 },
+	};
+	for (size_t i = 0; i < sizeof(forms) / sizeof(forms[0]); i++) {
+		char *msg = xasprintf("From: mailer-daemon\n"
+		    "To: a@b.example\n"
+		    "Subject: There was an error sending your mail\n\n"
+		    "We had trouble delivering your message.\n\n%s",
+		    forms[i].sentence);
+		assert_int_equal(decode_string(msg, &r), 1);
+		assert_int_equal(r.nbounces, 1);
+		assert_string_equal(r.bounces[0].recipient, "c@d.example");
+		assert_string_equal(r.bounces[0].action, "failed");
+		assert_int_equal(r.bounces[0].code, forms[i].code);
+		assert_int_equal(r.bounces[0].cls, 5);
+		assert_int_equal(r.bounces[0].subject, forms[i].subject);
+		assert_int_equal(r.bounces[0].detail, forms[i].detail);
+		report_free(&r);
+		free(msg);
+	}
 }
 
 /*
