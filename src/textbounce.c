@@ -651,8 +651,33 @@ one_address(const struct rcpt_at *rc, size_t n)
 }
 
 /*
+ * Whether the line [line, eol) is only the address [a, a + an) as a
+ * heading, "<a@b>:" or "a@b:", as qmail and Exim list failed recipients.
+ */
+static bool
+address_heading(const char *line, const char *eol, const char *a, size_t an)
+{
+	const char *p = a + an;
+
+	while (line < a && (*line == ' ' || *line == '\t' || *line == '<'))
+		line++;
+	if (line != a)
+		return false;
+	if (p < eol && *p == '>')
+		p++;
+	if (p >= eol || *p != ':')
+		return false;
+	for (p++; p < eol; p++)
+		if (*p != ' ' && *p != '\t' && *p != '\r')
+			return false;
+	return true;
+}
+
+/*
  * Recipient lines in text[0..n): addresses alone on a line, the sender
- * and the bounce's own To: excluded. Returns the count; *out malloc'ed.
+ * and the bounce's own To: excluded unless the line is the address as a
+ * heading (a message its sender addressed to itself). Returns the count;
+ * *out malloc'ed.
  */
 static size_t
 recipient_lines(const char *text, size_t n, char **exclude, size_t nexclude,
@@ -673,7 +698,8 @@ recipient_lines(const char *text, size_t n, char **exclude, size_t nexclude,
 		    group(md, 2, line, &a, &an)) {
 			char *key = addr_key(a, an);
 			if (!names_sender(text, line) &&
-			    !seen(exclude, nexclude, key) &&
+			    (!seen(exclude, nexclude, key) ||
+			    address_heading(line, eol, a, an)) &&
 			    !seen(keys, count, key) &&
 			    count < TB_MAX_RECIPIENTS) {
 				if (count == cap) {

@@ -249,14 +249,14 @@ TARGETS = {
 # These are the checks; raise them when a change improves a figure. The
 # issue's targets are printed beside them until they are met.
 FLOORS = {
-    "uncategorized": ("<=", (34, 566)),
-    "reason_present": (">=", (566, 566)),
-    "reason": (">=", (334, 542)),
-    "class": (">=", (418, 587)),
-    "hard": (">=", (487, 587)),
-    "count": (">=", 537),
-    "status": (">=", 516),
-    "replycode": (">=", 524),
+    "uncategorized": ("<=", (34, 569)),
+    "reason_present": (">=", (569, 569)),
+    "reason": (">=", (335, 542)),
+    "class": (">=", (419, 587)),
+    "hard": (">=", (490, 587)),
+    "count": (">=", 540),
+    "status": (">=", 519),
+    "replycode": (">=", 527),
 }
 LABELS = {
     "uncategorized": "Uncategorized OOB records",

@@ -316,6 +316,17 @@ test_synthetic(void **state)
 	    "Dear a@b.example\n\nYour message could not be delivered.\n",
 	    &r), 0);
 	report_free(&r);
+	/* ...unless its line is the address as a heading: a message that
+	 * its sender addressed to itself. */
+	assert_int_equal(decode_string("From: MAILER-DAEMON@mx.example\n"
+	    "To: a@b.example\nSubject: failure notice\n\n"
+	    "I wasn't able to deliver your message to the following "
+	    "addresses.\n\n<a@b.example>:\n"
+	    "Remote host said: 552 Error: disk quota exceeded\n", &r), 1);
+	assert_int_equal(r.nbounces, 1);
+	assert_string_equal(r.bounces[0].recipient, "a@b.example");
+	assert_int_equal(r.bounces[0].code, 552);
+	report_free(&r);
 	/* A personal message that quotes an address is not a bounce. */
 	assert_int_equal(decode_string("From: Alice <alice@example.org>\n"
 	    "To: bob@example.com\nSubject: lunch\n\n"
