@@ -19,7 +19,9 @@
 #include "classify.h"
 #include "conf.h"
 #include "domains.h"
+#include "input.h"
 #include "log.h"
+#include "message.h"
 #include "relay.h"
 #include "tomlbridge.h"
 
@@ -152,7 +154,8 @@ config_defaults(void)
 	host[sizeof(host) - 1] = '\0';
 	c->hostname = xstrdup(host);
 	c->banner = xstrdup("ESMTP oobd");
-	c->max_message_size = 20000000;
+	/* The same bound as oobd parse's --max-size default. */
+	c->max_message_size = INPUT_MAX_SIZE_DEFAULT;
 	c->max_recipients = 100;
 	c->max_line_length = 2048;
 	c->max_errors = 20;
@@ -167,8 +170,8 @@ config_defaults(void)
 	c->greet_wait = 0;
 	c->max_header_size = 102400;
 	c->max_mime_depth = 100;
-	c->max_mime_parts = 10000;
-	c->max_header_fields = DEFAULT_MAX_HEADER_FIELDS;
+	c->max_mime_parts = MESSAGE_MAX_PARTS;
+	c->max_header_fields = MESSAGE_MAX_HEADER_FIELDS;
 	c->max_received_headers = 100;
 	c->invalid_line_endings = LINE_ENDINGS_DENY;
 	c->received_header = true;

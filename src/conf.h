@@ -6,9 +6,6 @@
 #ifndef OOBD_CONF_H
 #define OOBD_CONF_H
 
-/* The default [listener] max_header_fields (Postfix-like). */
-#define DEFAULT_MAX_HEADER_FIELDS	1000
-
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
